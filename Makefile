@@ -1,0 +1,38 @@
+# failoverd: every developer and CI task is one target here.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint venv bind9 bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[demo,test,lint]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's bind9 gives the tests a real RFC 2136 server (named + tsig-keygen).
+bind9:
+	@command -v named >/dev/null 2>&1 && command -v tsig-keygen >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils; }
+
+demo: $(STAMP)
+	$(VENV)/bin/failoverd demo
+
+test: $(STAMP) bind9
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check failoverd tests chaos
+	$(VENV)/bin/ruff format --check failoverd tests chaos
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP) bind9
+	$(PY) chaos/bench_failover.py --outages 20
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
