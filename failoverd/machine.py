@@ -1,0 +1,295 @@
+"""The decision core: one service's threshold state machine, pure and synchronous.
+
+Everything that decides whether traffic moves lives here and nowhere else. Inputs are the
+current state, one frozen round of observations (or an operator command, or a plan's result),
+`now` (seconds, passed in: this module never reads a clock) and the policy. The output is a
+Decision: the new state, the actions to run (effects as data) and one reason in words. No I/O,
+no asyncio, no logging, so every rule is testable by a table or a property, without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Literal
+
+Side = Literal["primary", "standby"]
+Trigger = Literal["auto", "manual", "drill"]
+PlanKind = Literal["failover", "failback"]
+
+
+class State(StrEnum):
+    PRIMARY_ACTIVE = "primary_active"
+    PRIMARY_SUSPECT = "primary_suspect"
+    FAILING_OVER = "failing_over"
+    STANDBY_ACTIVE = "standby_active"
+    STANDBY_SUSPECT = "standby_suspect"
+    FAILING_BACK = "failing_back"
+    PAUSED = "paused"
+    BLOCKED = "blocked"
+
+
+class Blocked(StrEnum):
+    """Why a service is blocked; only PLAN_FAILED needs an operator to clear it."""
+
+    STANDBY_NOT_READY = "standby_not_ready"
+    HOLD_DOWN = "hold_down"
+    PLAN_FAILED = "plan_failed"
+
+
+def other(side: Side) -> Side:
+    return "standby" if side == "primary" else "primary"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The part of a service's configuration that decisions depend on (times in seconds)."""
+
+    failure_threshold: int = 3
+    recovery_threshold: int = 5
+    quorum: str | int = "majority"
+    auto_failback: bool = False
+    hold_down: float = 600.0
+    mode: Literal["hot", "warm", "cold"] = "hot"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe's verdict in a round; `cluster` marks a cluster-level (not app) probe."""
+
+    ok: bool
+    cluster: bool = False
+
+
+@dataclass(frozen=True)
+class Round:
+    """Every probe of both sides, observed once."""
+
+    primary: tuple[ProbeResult, ...]
+    standby: tuple[ProbeResult, ...]
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What the machine remembers between inputs. `active` is the side serving traffic."""
+
+    state: State = State.PRIMARY_ACTIVE
+    active: Side = "primary"
+    blocked: Blocked | None = None
+    # consecutive failed / healthy rounds of each side
+    fails: dict[Side, int] = field(default_factory=lambda: {"primary": 0, "standby": 0})
+    oks: dict[Side, int] = field(default_factory=lambda: {"primary": 0, "standby": 0})
+    last_ok_at: dict[Side, float | None] = field(
+        default_factory=lambda: {"primary": None, "standby": None}
+    )
+    last_move_at: float | None = None
+    paused_after_plan: bool = False
+    warned: bool = False  # the active side's outage was already notified
+
+    @staticmethod
+    def settled(active: Side, last_move_at: float | None = None) -> ServiceState:
+        return ServiceState(
+            state=State.PRIMARY_ACTIVE if active == "primary" else State.STANDBY_ACTIVE,
+            active=active,
+            last_move_at=last_move_at,
+        )
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """Run a failover or failback plan; `outage_started` is where the RTO clock starts."""
+
+    kind: PlanKind
+    trigger: Trigger
+    target: Side
+    reason: str
+    outage_started: float
+
+
+@dataclass(frozen=True)
+class Notify:
+    event: str
+    message: str
+
+
+Action = StartPlan | Notify
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: ServiceState
+    actions: tuple[Action, ...] = ()
+    reason: str = ""
+    rejected: bool = False  # a command that is not allowed in this state (the API's 409)
+
+
+def round_failed(results: tuple[ProbeResult, ...], quorum: str | int) -> bool:
+    """A side's round fails when `quorum` of its probes failed."""
+    if not results:
+        return False
+    failed = sum(not r.ok for r in results)
+    if quorum == "any":
+        return failed >= 1
+    if quorum == "all":
+        return failed == len(results)
+    if quorum == "majority":
+        return failed * 2 > len(results)
+    return failed >= min(int(quorum), len(results))
+
+
+def _side_failed(rnd: Round, side: Side, st: ServiceState, policy: Policy) -> bool:
+    results = rnd.primary if side == "primary" else rnd.standby
+    if policy.mode != "hot" and side != st.active:
+        # In warm/cold mode the idle side's app is scaled down on purpose: its cluster-level
+        # probes say whether it could take over.
+        results = tuple(r for r in results if r.cluster)
+    return round_failed(results, policy.quorum)
+
+
+def ready(st: ServiceState, side: Side, policy: Policy) -> bool:
+    """A side may receive traffic after `recovery_threshold` consecutive healthy rounds."""
+    return st.oks[side] >= policy.recovery_threshold
+
+
+def _hold_down_left(st: ServiceState, now: float, policy: Policy) -> float:
+    if st.last_move_at is None:
+        return 0.0
+    return max(0.0, st.last_move_at + policy.hold_down - now)
+
+
+def _count(st: ServiceState, rnd: Round, now: float, policy: Policy) -> ServiceState:
+    fails, oks, last_ok = dict(st.fails), dict(st.oks), dict(st.last_ok_at)
+    side: Side
+    for side in ("primary", "standby"):
+        if _side_failed(rnd, side, st, policy):
+            fails[side], oks[side] = fails[side] + 1, 0
+        else:
+            fails[side], oks[side], last_ok[side] = 0, oks[side] + 1, now
+    return replace(st, fails=fails, oks=oks, last_ok_at=last_ok)
+
+
+def _plan(st: ServiceState, kind: PlanKind, trigger: Trigger, reason: str, now: float) -> Decision:
+    target = other(st.active)
+    started = st.last_ok_at[st.active] if trigger == "auto" else None
+    state = State.FAILING_OVER if kind == "failover" else State.FAILING_BACK
+    new = replace(
+        st,
+        state=state,
+        blocked=None,
+        paused_after_plan=st.state == State.PAUSED or (st.paused_after_plan and trigger != "auto"),
+    )
+    action = StartPlan(kind, trigger, target, reason, now if started is None else started)
+    return Decision(new, (action,), reason)
+
+
+def on_round(st: ServiceState, rnd: Round, now: float, policy: Policy) -> Decision:
+    """Fold one round of observations into the state and decide whether traffic moves."""
+    st = _count(st, rnd, now, policy)
+    if st.state in (State.FAILING_OVER, State.FAILING_BACK, State.PAUSED):
+        return Decision(st, (), f"{st.state}: round counted, no automatic action")
+    if st.state == State.BLOCKED and st.blocked == Blocked.PLAN_FAILED:
+        return Decision(st, (), "blocked by a failed plan: waiting for an operator")
+    if st.active == "primary":
+        return _watch_primary(st, now, policy)
+    return _watch_standby(st, now, policy)
+
+
+def _watch_primary(st: ServiceState, now: float, policy: Policy) -> Decision:
+    fails = st.fails["primary"]
+    if fails == 0:
+        reason = "primary healthy" if st.state != State.BLOCKED else "primary healthy again"
+        return Decision(
+            replace(st, state=State.PRIMARY_ACTIVE, blocked=None, warned=False), (), reason
+        )
+    if fails < policy.failure_threshold:
+        suspect = replace(st, state=State.PRIMARY_SUSPECT, blocked=None)
+        return Decision(suspect, (), f"primary failed {fails} of {policy.failure_threshold} rounds")
+    down = f"primary failed {fails} consecutive rounds"
+    if not ready(st, "standby", policy):
+        why = (
+            f"{down}, but the standby is not ready "
+            f"({st.oks['standby']} of {policy.recovery_threshold} healthy rounds): not moving"
+        )
+        return _block(st, Blocked.STANDBY_NOT_READY, why)
+    left = _hold_down_left(st, now, policy)
+    if left > 0:
+        return _block(
+            st, Blocked.HOLD_DOWN, f"{down}, but hold_down has {left:.0f}s left: not moving"
+        )
+    return _plan(st, "failover", "auto", f"{down}; standby ready: failing over", now)
+
+
+def _block(st: ServiceState, why: Blocked, reason: str) -> Decision:
+    new = replace(st, state=State.BLOCKED, blocked=why, warned=True)
+    actions = () if st.warned and st.state == State.BLOCKED else (Notify("blocked", reason),)
+    return Decision(new, actions, reason)
+
+
+def _watch_standby(st: ServiceState, now: float, policy: Policy) -> Decision:
+    if (
+        policy.auto_failback
+        and ready(st, "primary", policy)
+        and _hold_down_left(st, now, policy) == 0
+    ):
+        reason = (
+            f"primary healthy for {st.oks['primary']} rounds and hold_down passed: failing back"
+        )
+        return _plan(st, "failback", "auto", reason, now)
+    fails = st.fails["standby"]
+    if fails == 0:
+        return Decision(
+            replace(st, state=State.STANDBY_ACTIVE, blocked=None, warned=False),
+            (),
+            "standby healthy",
+        )
+    new = replace(st, state=State.STANDBY_SUSPECT, blocked=None)
+    reason = f"the serving standby failed {fails} consecutive rounds"
+    if fails >= policy.failure_threshold and not st.warned:
+        return Decision(replace(new, warned=True), (Notify("standby_down", reason),), reason)
+    return Decision(new, (), reason)
+
+
+Command = Literal["failover", "failback", "pause", "resume"]
+
+
+def on_command(st: ServiceState, command: Command, now: float, reason: str = "") -> Decision:
+    """An operator's command; `rejected` when it is not allowed in the current state."""
+    busy = st.state in (State.FAILING_OVER, State.FAILING_BACK)
+    why = f" ({reason})" if reason else ""
+    if command in ("failover", "failback"):
+        want: Side = "primary" if command == "failover" else "standby"
+        if busy:
+            return Decision(st, (), f"a {st.state} plan is already running", rejected=True)
+        if st.active != want:
+            return Decision(
+                st, (), f"{command} not possible: traffic is on the {st.active}", rejected=True
+            )
+        return _plan(st, command, "manual", f"manual {command}{why}", now)
+    if command == "pause":
+        if busy or st.state == State.PAUSED:
+            return Decision(st, (), f"cannot pause while {st.state}", rejected=True)
+        return Decision(
+            replace(st, state=State.PAUSED, blocked=None), (), f"paused by operator{why}"
+        )
+    if st.state not in (State.PAUSED, State.BLOCKED):
+        return Decision(st, (), f"nothing to resume: the service is {st.state}", rejected=True)
+    fresh = ServiceState.settled(st.active, st.last_move_at)
+    resumed = replace(fresh, oks=st.oks, last_ok_at=st.last_ok_at)
+    return Decision(resumed, (), f"automation resumed by operator{why}")
+
+
+def on_plan_done(st: ServiceState, ok: bool, active: Side, now: float, error: str = "") -> Decision:
+    """A plan finished: settle on the side it left traffic on, or block on a failure."""
+    if ok:
+        new = replace(
+            ServiceState.settled(active, now),
+            oks=st.oks,
+            last_ok_at=st.last_ok_at,
+            state=State.PAUSED if st.paused_after_plan else ServiceState.settled(active).state,
+        )
+        return Decision(
+            new, (Notify("moved", f"traffic now on the {active}"),), f"plan done: {active} active"
+        )
+    reason = f"plan failed: {error}" if error else "plan failed"
+    new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True)
+    return Decision(new, (Notify("plan_failed", reason),), reason)

@@ -1,0 +1,287 @@
+"""The decision core, by tables and by properties: no I/O, no clock, no sleeping."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from failoverd.machine import (
+    Blocked,
+    Decision,
+    Notify,
+    Policy,
+    ProbeResult,
+    Round,
+    ServiceState,
+    StartPlan,
+    State,
+    on_command,
+    on_plan_done,
+    on_round,
+    round_failed,
+)
+
+OK, BAD = ProbeResult(True), ProbeResult(False)
+CLUSTER_OK, CLUSTER_BAD = ProbeResult(True, cluster=True), ProbeResult(False, cluster=True)
+POLICY = Policy(failure_threshold=3, recovery_threshold=2, quorum="any", hold_down=60.0)
+
+
+def rnd(primary: bool, standby: bool = True) -> Round:
+    return Round((OK if primary else BAD,), (OK if standby else BAD,))
+
+
+def feed(
+    st: ServiceState, rounds: list[Round], policy: Policy = POLICY, t0: float = 1000.0
+) -> tuple[ServiceState, list[Decision]]:
+    decisions = []
+    for i, r in enumerate(rounds):
+        d = on_round(st, r, t0 + i, policy)
+        decisions.append(d)
+        st = d.state
+    return st, decisions
+
+
+def plans(decisions: list[Decision]) -> list[StartPlan]:
+    return [a for d in decisions for a in d.actions if isinstance(a, StartPlan)]
+
+
+def warmed(policy: Policy = POLICY) -> ServiceState:
+    st, _ = feed(ServiceState(), [rnd(True)] * policy.recovery_threshold, policy, t0=0.0)
+    return st
+
+
+@pytest.mark.parametrize(
+    ("quorum", "fails", "total", "expected"),
+    [
+        ("any", 1, 3, True),
+        ("any", 0, 3, False),
+        ("majority", 1, 3, False),
+        ("majority", 2, 3, True),
+        ("majority", 1, 2, False),
+        ("all", 2, 3, False),
+        ("all", 3, 3, True),
+        (2, 1, 3, False),
+        (2, 2, 3, True),
+        (5, 2, 2, True),  # N larger than the probe count means all of them
+    ],
+)
+def test_round_fails_when_quorum_of_probes_failed(quorum, fails, total, expected):
+    results = tuple([BAD] * fails + [OK] * (total - fails))
+    assert round_failed(results, quorum) is expected
+
+
+def test_one_failed_round_makes_the_primary_suspect_and_a_healthy_one_clears_it():
+    st, ds = feed(warmed(), [rnd(False)])
+    assert st.state == State.PRIMARY_SUSPECT
+    st, ds = feed(st, [rnd(True)])
+    assert st.state == State.PRIMARY_ACTIVE and not plans(ds)
+
+
+def test_failover_starts_on_the_threshold_round_and_not_before():
+    st, ds = feed(warmed(), [rnd(False)] * 3)
+    assert [d.state.state for d in ds] == [State.PRIMARY_SUSPECT, State.PRIMARY_SUSPECT, State.FAILING_OVER]
+    (plan,) = plans(ds)
+    assert (plan.kind, plan.trigger, plan.target) == ("failover", "auto", "standby")
+
+
+def test_rto_clock_starts_at_the_last_healthy_primary_round():
+    st, _ = feed(ServiceState(), [rnd(True)] * 2, t0=500.0)  # last healthy at 501
+    _, ds = feed(st, [rnd(False)] * 3, t0=510.0)
+    assert plans(ds)[0].outage_started == 501.0
+
+
+def test_failover_to_a_standby_that_is_not_ready_blocks_and_notifies_once():
+    st, ds = feed(ServiceState(), [rnd(False, standby=False)] * 6)
+    assert st.state == State.BLOCKED and st.blocked == Blocked.STANDBY_NOT_READY
+    assert not plans(ds)
+    assert sum(isinstance(a, Notify) for d in ds for a in d.actions) == 1
+    assert st.active == "primary"
+
+
+def test_blocked_for_an_unready_standby_fails_over_once_the_standby_is_ready():
+    st, _ = feed(ServiceState(), [rnd(False, standby=False)] * 3)
+    assert st.state == State.BLOCKED
+    st, ds = feed(st, [rnd(False, standby=True)] * 2)
+    assert st.state == State.FAILING_OVER and len(plans(ds)) == 1
+
+
+def test_blocked_clears_when_the_primary_recovers():
+    st, _ = feed(ServiceState(), [rnd(False, standby=False)] * 3)
+    st, _ = feed(st, [rnd(True, standby=False)])
+    assert st.state == State.PRIMARY_ACTIVE and st.blocked is None
+
+
+def test_hold_down_blocks_an_automatic_move_until_it_has_passed():
+    st = replace(warmed(), last_move_at=1000.0)
+    st, ds = feed(st, [rnd(False)] * 3, t0=1010.0)
+    assert st.state == State.BLOCKED and st.blocked == Blocked.HOLD_DOWN and not plans(ds)
+    st, ds = feed(st, [rnd(False)], t0=1061.0)
+    assert st.state == State.FAILING_OVER and plans(ds)
+
+
+def test_plan_success_settles_on_the_standby_and_starts_hold_down():
+    st, _ = feed(warmed(), [rnd(False)] * 3)
+    d = on_plan_done(st, ok=True, active="standby", now=2000.0)
+    assert (d.state.state, d.state.active, d.state.last_move_at) == (State.STANDBY_ACTIVE, "standby", 2000.0)
+
+
+def test_plan_failure_blocks_and_only_an_operator_clears_it():
+    st, _ = feed(warmed(), [rnd(False)] * 3)
+    d = on_plan_done(st, ok=False, active="primary", now=2000.0, error="switch: REFUSED")
+    assert d.state.state == State.BLOCKED and d.state.blocked == Blocked.PLAN_FAILED
+    assert "REFUSED" in d.reason
+    st, ds = feed(d.state, [rnd(False)] * 10 + [rnd(True)] * 10)
+    assert st.state == State.BLOCKED and not plans(ds)
+    resumed = on_command(st, "resume", 3000.0)
+    assert not resumed.rejected and resumed.state.state == State.PRIMARY_ACTIVE
+
+
+def test_no_automatic_failback_without_auto_failback():
+    st = ServiceState.settled("standby", last_move_at=0.0)
+    st, ds = feed(st, [rnd(True)] * 50, t0=10_000.0)
+    assert st.state == State.STANDBY_ACTIVE and not plans(ds)
+
+
+def test_auto_failback_after_recovery_threshold_and_hold_down():
+    policy = replace(POLICY, auto_failback=True, recovery_threshold=3)
+    st = ServiceState.settled("standby", last_move_at=1000.0)
+    st, ds = feed(st, [rnd(True)] * 5, policy, t0=1010.0)
+    assert not plans(ds), "hold_down has not passed"
+    st, ds = feed(st, [rnd(True)], policy, t0=1100.0)
+    (plan,) = plans(ds)
+    assert (plan.kind, plan.target, st.state) == ("failback", "primary", State.FAILING_BACK)
+
+
+def test_a_failing_serving_standby_is_suspect_and_notified_once():
+    st = ServiceState.settled("standby")
+    st, ds = feed(st, [rnd(True, standby=False)] * 5)
+    assert st.state == State.STANDBY_SUSPECT
+    assert sum(isinstance(a, Notify) for d in ds for a in d.actions) == 1
+
+
+def test_paused_counts_rounds_but_never_moves():
+    st = on_command(warmed(), "pause", 0.0).state
+    st, ds = feed(st, [rnd(False)] * 20)
+    assert st.state == State.PAUSED and not plans(ds)
+    assert st.fails["primary"] == 20
+
+
+def test_manual_failover_from_paused_returns_to_paused():
+    st = on_command(warmed(), "pause", 0.0).state
+    d = on_command(st, "failover", 1.0, reason="maintenance")
+    assert not d.rejected and plans([d])[0].trigger == "manual"
+    done = on_plan_done(d.state, ok=True, active="standby", now=2.0).state
+    assert (done.state, done.active) == (State.PAUSED, "standby")
+
+
+@pytest.mark.parametrize(
+    ("state", "active", "command"),
+    [
+        (State.STANDBY_ACTIVE, "standby", "failover"),
+        (State.PRIMARY_ACTIVE, "primary", "failback"),
+        (State.FAILING_OVER, "primary", "failover"),
+        (State.FAILING_OVER, "primary", "pause"),
+        (State.PRIMARY_ACTIVE, "primary", "resume"),
+        (State.PAUSED, "primary", "pause"),
+    ],
+)
+def test_commands_not_allowed_in_a_state_are_rejected_without_change(state, active, command):
+    st = replace(ServiceState(), state=state, active=active)
+    d = on_command(st, command, 0.0)
+    assert d.rejected and d.state is st and not d.actions
+
+
+def test_manual_failover_is_allowed_while_suspect_and_records_the_command_time():
+    st, _ = feed(warmed(), [rnd(False)])
+    d = on_command(st, "failover", 1234.0)
+    assert plans([d])[0].outage_started == 1234.0
+
+
+def test_warm_mode_judges_the_idle_standby_by_its_cluster_probes_only():
+    policy = replace(POLICY, mode="warm")
+    standby_app_down = Round((BAD,), (BAD, CLUSTER_OK))
+    st, ds = feed(ServiceState(), [Round((OK,), (BAD, CLUSTER_OK))] * 2 + [standby_app_down] * 3, policy)
+    assert st.state == State.FAILING_OVER and plans(ds)
+    st, ds = feed(ServiceState(), [Round((BAD,), (OK, CLUSTER_BAD))] * 6, policy)
+    assert st.state == State.BLOCKED
+
+
+# --------------------------------------------------------------------------- properties
+
+rounds = st.lists(st.tuples(st.booleans(), st.booleans()), max_size=60)
+policies = st.builds(
+    Policy,
+    failure_threshold=st.integers(1, 6),
+    recovery_threshold=st.integers(1, 6),
+    quorum=st.just("any"),
+    auto_failback=st.booleans(),
+    hold_down=st.sampled_from([0.0, 5.0, 1000.0]),
+)
+
+
+def run(policy: Policy, seq: list[tuple[bool, bool]], start: ServiceState | None = None):
+    state = start or ServiceState()
+    history = []
+    for i, (p, s) in enumerate(seq):
+        d = on_round(state, rnd(p, s), float(i), policy)
+        history.append((state, (p, s), d))
+        state = d.state
+    return history
+
+
+@settings(max_examples=400)
+@given(policies, rounds)
+def test_never_a_failover_before_threshold_consecutive_failed_rounds(policy, seq):
+    for i, (_, _, d) in enumerate(run(policy, seq)):
+        for a in d.actions:
+            if isinstance(a, StartPlan):
+                window = seq[max(0, i - policy.failure_threshold + 1) : i + 1]
+                assert len(window) == policy.failure_threshold
+                assert all(not p for p, _ in window)
+
+
+@settings(max_examples=400)
+@given(policies, rounds)
+def test_never_a_move_to_a_standby_that_is_not_ready(policy, seq):
+    for i, (_, _, d) in enumerate(run(policy, seq)):
+        if any(isinstance(a, StartPlan) for a in d.actions):
+            window = seq[max(0, i - policy.recovery_threshold + 1) : i + 1]
+            assert len(window) == policy.recovery_threshold
+            assert all(s for _, s in window)
+
+
+@settings(max_examples=300)
+@given(policies, rounds, st.floats(0, 100))
+def test_no_automatic_move_within_hold_down(policy, seq, moved_at):
+    start = ServiceState.settled("primary", last_move_at=moved_at)
+    for i, (_, _, d) in enumerate(run(policy, seq, start)):
+        if any(isinstance(a, StartPlan) for a in d.actions):
+            assert float(i) >= moved_at + policy.hold_down
+
+
+@settings(max_examples=300)
+@given(policies, rounds)
+def test_no_automatic_failback_unless_auto_failback(policy, seq):
+    start = ServiceState.settled("standby", last_move_at=-1e9)
+    starts = [a for *_, d in run(policy, seq, start) for a in d.actions if isinstance(a, StartPlan)]
+    if not policy.auto_failback:
+        assert starts == []
+    assert all(a.kind == "failback" for a in starts)
+
+
+@settings(max_examples=300)
+@given(policies, rounds)
+def test_paused_never_moves(policy, seq):
+    start = on_command(ServiceState(), "pause", 0.0).state
+    for _, _, d in run(policy, seq, start):
+        assert d.state.state == State.PAUSED and not d.actions
+
+
+@settings(max_examples=300)
+@given(policies, rounds)
+def test_rounds_never_change_the_active_side(policy, seq):
+    for before, _, d in run(policy, seq):
+        assert d.state.active == before.active
