@@ -1,0 +1,357 @@
+"""The local lab: a real BIND, switchable HTTP backends and `failoverd run` as a process.
+
+Everything listens on 127.0.0.1 only. Tests and benchmarks share these pieces, so what the
+tests prove and what the benchmarks measure run against the same parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import dns.tsig
+import dns.update
+import yaml
+from aiohttp import web
+
+LOOPBACK = "127.0.0.1"
+ZONE = "example.test."
+RECORD = "www.example.test."
+PRIMARY_IP, STANDBY_IP = "192.0.2.10", "198.51.100.10"
+KEY_NAME = "ddns-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- BIND
+
+
+@dataclass
+class Bind:
+    """A real `named` serving ZONE on 127.0.0.1:port, updatable with the TSIG key."""
+
+    directory: Path
+    port: int
+    secret: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def server(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.directory / "ddns.key"
+
+    def answer(self, name: str = RECORD, rdtype: str = "A") -> list[str]:
+        """What BIND answers now for the record (sorted values)."""
+        q = dns.message.make_query(name, rdtype)
+        resp = dns.query.udp(q, LOOPBACK, port=self.port, timeout=2)
+        want = dns.rdatatype.from_text(rdtype)
+        return sorted(rd.to_text() for rr in resp.answer if rr.rdtype == want for rd in rr)
+
+    def set_record(self, *values: str, name: str = RECORD, ttl: int = 5) -> None:
+        upd = dns.update.UpdateMessage(ZONE, keyring=dns.tsig.Key(KEY_NAME, self.secret, "hmac-sha256"))
+        upd.replace(name, ttl, "A", *values)
+        resp = dns.query.tcp(upd, LOOPBACK, port=self.port, timeout=2)
+        assert resp.rcode() == 0, resp
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start named and return once it logs that it is running."""
+        named = shutil.which("named") or "/usr/sbin/named"
+        self.proc = subprocess.Popen(
+            [named, "-g", "-n", "1", "-4", "-c", str(self.directory / "named.conf")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        deadline, seen = time.monotonic() + timeout, []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], 0.5)
+            if ready:
+                line = self.proc.stderr.readline().decode(errors="replace")
+                seen.append(line)
+                if " running" in line and "running as" not in line:
+                    threading_drain(self.proc.stderr)
+                    return
+                if not line and self.proc.poll() is not None:
+                    break
+        self.stop()
+        raise RuntimeError("named did not start:\n" + "".join(seen[-30:]))
+
+
+def threading_drain(stream: Any) -> None:
+    """Keep reading a child's pipe so it never blocks on a full buffer."""
+    import threading  # noqa: PLC0415
+
+    threading.Thread(target=lambda: [None for _ in iter(stream.readline, b"")], daemon=True).start()
+
+
+def make_bind(directory: Path) -> Bind:
+    directory.mkdir(parents=True, exist_ok=True)
+    keyconf = subprocess.run(
+        ["tsig-keygen", "-a", "hmac-sha256", KEY_NAME], check=True, capture_output=True, text=True
+    ).stdout
+    secret = keyconf.split('secret "')[1].split('"')[0]
+    (directory / "ddns.key").write_text(keyconf)
+    (directory / "ddns.key").chmod(0o600)
+    (directory / "example.test.zone").write_text(
+        f"$TTL 5\n@ IN SOA ns.{ZONE} hostmaster.{ZONE} 1 60 60 3600 5\n"
+        f"@ IN NS ns.{ZONE}\nns IN A 127.0.0.1\nwww IN A {PRIMARY_IP}\n"
+    )
+    port = free_port()
+    (directory / "named.conf").write_text(
+        f"""
+options {{
+    directory "{directory}";
+    pid-file "{directory}/named.pid";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify no;
+    allow-transfer {{ none; }};
+}};
+controls {{ }};
+include "{directory}/ddns.key";
+zone "{ZONE.rstrip('.')}" {{
+    type primary;
+    file "{directory}/example.test.zone";
+    allow-update {{ key "{KEY_NAME}"; }};
+}};
+"""
+    )
+    return Bind(directory, port, secret)
+
+
+# --------------------------------------------------------------------------- HTTP backends
+
+
+@dataclass
+class Backend:
+    """An HTTP health endpoint on 127.0.0.1 whose answer a test switches.
+
+    modes: "up" (200), "503", "down" (socket closed: connection refused), "slow" (answers
+    after `delay`), or a pattern: an iterator of booleans consumed one per request.
+    """
+
+    port: int = field(default_factory=free_port)
+    mode: str = "up"
+    delay: float = 0.0
+    pattern: Iterator[bool] | None = None
+    requests: int = 0
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/healthz"
+
+    async def _health(self, _: web.Request) -> web.Response:
+        self.requests += 1
+        if self.pattern is not None:
+            return web.Response(status=200 if next(self.pattern) else 503)
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+        return web.Response(status=503 if self.mode == "503" else 200, text=self.mode)
+
+    async def start(self) -> None:
+        await self.up()
+
+    async def up(self) -> None:
+        self.mode, self.pattern = "up", None
+        if self._runner is None:
+            app = web.Application()
+            app.router.add_get("/healthz", self._health)
+            self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, LOOPBACK, self.port, reuse_address=True)
+            await site.start()
+
+    async def down(self) -> None:
+        """Hard down: every connection closed and the port refusing new ones."""
+        self.mode = "down"
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def flap(self, pattern: list[bool]) -> None:
+        self.pattern = itertools.cycle(pattern)
+
+    async def close(self) -> None:
+        await self.down()
+
+
+# --------------------------------------------------------------------------- the daemon
+
+
+def hot_config(
+    bind: Bind, primary: Backend, standby: Backend, state_dir: Path, api_port: int, token_file: Path,
+    *, interval: str = "500ms", failure_threshold: int = 3, recovery_threshold: int = 2,
+    service: str = "webapp", **policy: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """A one-service hot-mode config: one HTTP probe per side, RFC 2136 to the lab's BIND."""
+    return {
+        "api": {"listen": f"{LOOPBACK}:{api_port}", "token_file": str(token_file)},
+        "state": {"path": str(state_dir / "state.json")},
+        "log": {"format": "json", "level": "info"},
+        "services": {
+            service: {
+                "mode": "hot",
+                "primary": "beijing",
+                "standby": "shanghai",
+                "probes": {
+                    "primary": [{"http": {"url": primary.url, "timeout": "300ms"}}],
+                    "standby": [{"http": {"url": standby.url, "timeout": "300ms"}}],
+                },
+                "policy": {
+                    "interval": interval, "failure_threshold": failure_threshold,
+                    "recovery_threshold": recovery_threshold, "quorum": "any", **policy,
+                },  # fmt: skip
+                "traffic": {
+                    "rfc2136": {
+                        "server": bind.server, "zone": ZONE, "name": RECORD, "type": "A", "ttl": 5,
+                        "primary": [PRIMARY_IP], "standby": [STANDBY_IP],
+                        "tsig": {"name": KEY_NAME, "algorithm": "hmac-sha256", "secret_file": str(bind.key_file)},
+                    }  # fmt: skip
+                },
+            }
+        },
+    }
+
+
+class Daemon:
+    """`failoverd run` as a child process; its JSON log lines are awaitable events."""
+
+    def __init__(self, config_path: Path, api_port: int, token: str) -> None:
+        self.config_path, self.api_port, self.token = config_path, api_port, token
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lines: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    async def start(self) -> None:
+        self.lines.clear()
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "failoverd", "run", "-c", str(self.config_path),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+        await self.wait_for("started")
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            text = raw.decode(errors="replace").rstrip("\n")
+            self.raw.append(text)
+            with contextlib.suppress(ValueError):
+                line = json.loads(text)
+                line["_t"] = time.monotonic()
+                async with self._changed:
+                    self.lines.append(line)
+                    self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    def matching(self, event: str, **fields: Any) -> list[dict[str, Any]]:
+        return [
+            ln for ln in self.lines
+            if ln.get("event") == event and all(ln.get(k) == v for k, v in fields.items())
+        ]  # fmt: skip
+
+    async def wait_for(self, event: str, timeout: float = 15.0, **fields: Any) -> dict[str, Any]:
+        """The first log line with this event (and fields), awaiting it if not yet written."""
+
+        def found() -> bool:
+            return bool(self.matching(event, **fields)) or self.exited
+
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(found)
+        except TimeoutError:
+            tail = "\n".join(self.raw[-15:])
+            raise AssertionError(f"no {event} {fields} logged within {timeout}s; log tail:\n{tail}") from None
+        hits = self.matching(event, **fields)
+        if not hits:
+            raise AssertionError(f"daemon exited before logging {event} {fields}:\n" + "\n".join(self.raw[-20:]))
+        return hits[0]
+
+    @property
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.returncode is not None
+
+    async def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(timeout):
+            code = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.wait()
+
+    async def stop(self) -> int:
+        if self.proc is None or self.proc.returncode is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return await self.wait()
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def backends(n: int = 2) -> AsyncIterator[list[Backend]]:
+    started = [Backend() for _ in range(n)]
+    for b in started:
+        await b.start()
+    try:
+        yield started
+    finally:
+        for b in started:
+            await b.close()
+
+
+Clock = Callable[[], float]

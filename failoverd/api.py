@@ -1,0 +1,135 @@
+"""The admin API (aiohttp): status, events, operator commands and /metrics.
+
+It binds to localhost by default; every POST needs `Authorization: Bearer TOKEN`, compared in
+constant time. With no token configured, POSTs are refused: there is no unauthenticated write.
+The API knows the daemon only through the small Control protocol.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from failoverd.metrics import CONTENT_TYPE, Metrics
+
+COMMANDS = ("failover", "failback", "pause", "resume")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status: int  # 202 accepted, 404 unknown service, 409 not allowed now
+    message: str
+
+
+class Control(Protocol):
+    @property
+    def ready(self) -> bool: ...
+    def status(self) -> dict[str, Any]: ...
+    def events(self, limit: int) -> list[dict[str, Any]]: ...
+    def command(self, service: str, command: str, reason: str) -> CommandResult: ...
+
+
+def _error(status: int, error: str, detail: Any = None) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def make_app(
+    control: Control, metrics: Metrics, token: Callable[[], SecretStr | None]
+) -> web.Application:
+    """The API application; `token` is read per request so a reload can rotate it."""
+    routes = _Routes(control, metrics, token)
+    app = web.Application(middlewares=[routes.auth])
+    app.router.add_get("/healthz", routes.healthz)
+    app.router.add_get("/readyz", routes.readyz)
+    app.router.add_get("/metrics", routes.metrics)
+    app.router.add_get("/v1/status", routes.status)
+    app.router.add_get("/v1/events", routes.events)
+    app.router.add_post(
+        r"/v1/services/{name}/{command:failover|failback|pause|resume}", routes.command
+    )
+    return app
+
+
+@dataclass(frozen=True)
+class _Routes:
+    control: Control
+    registry: Metrics
+    token: Callable[[], SecretStr | None]
+
+    @web.middleware
+    async def auth(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method == "POST":
+            expected = self.token()
+            if expected is None:
+                return _error(401, "unauthorized", "no API token is configured: POST is disabled")
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, f"Bearer {expected.get_secret_value()}".encode()):
+                return _error(401, "unauthorized", "missing or wrong bearer token")
+        return await handler(request)
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        if self.control.ready:
+            return web.json_response({"ready": True})
+        return _error(503, "not ready", "config loaded, waiting for the first probe round")
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        resp = web.Response(body=self.registry.render())
+        resp.headers["Content-Type"] = CONTENT_TYPE
+        return resp
+
+    async def status(self, _: web.Request) -> web.Response:
+        return web.json_response(self.control.status(), dumps=_dumps)
+
+    async def events(self, request: web.Request) -> web.Response:
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
+        except ValueError:
+            return _error(400, "bad request", "limit must be a whole number")
+        return web.json_response({"events": self.control.events(limit)}, dumps=_dumps)
+
+    async def command(self, request: web.Request) -> web.Response:
+        name, verb = request.match_info["name"], request.match_info["command"]
+        reason = ""
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error(400, "bad request", 'the body must be JSON, e.g. {"reason": "..."}')
+            reason = str(body.get("reason", "")) if isinstance(body, dict) else ""
+        result = self.control.command(name, verb, reason)
+        if result.status == 202:
+            body = {"accepted": verb, "service": name, "detail": result.message}
+            return web.json_response(body, status=202)
+        error = {404: "not found", 409: "conflict"}.get(result.status, "error")
+        return _error(result.status, error, result.message)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+class ApiServer:
+    """Runs the app on host:port; start() returns once the socket listens."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self.host, self.port = host, port
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
+        await site.start()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()

@@ -1,0 +1,151 @@
+"""`failoverd ...`: the daemon, config checks, and an operator's client for the admin API.
+
+Exit codes: 0 ok, 1 the operation ran and failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from failoverd import config
+
+DEFAULT_API = "http://127.0.0.1:9180"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="failoverd", description="Disaster-recovery failover daemon.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("-c", "--config", required=True, type=Path)
+    val = sub.add_parser("validate", help="check a config file; exit 2 with every error")
+    val.add_argument("-c", "--config", required=True, type=Path)
+    sub.add_parser("schema", help="print the JSON Schema of the config file")
+
+    status = sub.add_parser("status", help="show every service's state")
+    status.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
+    status.add_argument("--json", action="store_true", help="print the raw /v1/status JSON")
+
+    for verb, text in (
+        ("failover", "move traffic to the standby now"),
+        ("failback", "move traffic back to the primary now"),
+        ("pause", "stop automatic moves (probes and metrics go on)"),
+        ("resume", "resume automation (also clears a blocked service)"),
+    ):
+        cmd = sub.add_parser(verb, help=text)
+        cmd.add_argument("service")
+        cmd.add_argument("--reason", default="", help="recorded in the event log")
+        cmd.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
+        cmd.add_argument(
+            "--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)"
+        )
+    return p
+
+
+def _validate(path: Path) -> config.Config | None:
+    try:
+        return config.load(path)
+    except config.ConfigError as e:
+        for line in e.errors:
+            print(line, file=sys.stderr)
+        return None
+
+
+def _request(
+    url: str, method: str = "GET", body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (the operator's URL)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read() or b"null")
+        except ValueError:
+            return e.code, {"error": e.reason}
+
+
+def _token(path: Path | None) -> str | None:
+    if path is not None:
+        return path.read_text().strip()
+    return os.environ.get(config.TOKEN_ENV)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    print(
+        f"{'SERVICE':20} {'STATE':16} {'ACTIVE':8} {'MODE':5} {'PRIMARY':8} {'STANDBY':8} LAST FAILOVER"
+    )
+    for name, svc in sorted(data.get("services", {}).items()):
+        sides = []
+        for side in ("primary", "standby"):
+            results = svc["probes"].get(side, [])
+            sides.append(f"{sum(r['ok'] for r in results)}/{len(results)} ok" if results else "-")
+        lf = svc.get("last_failover") or {}
+        last = f"{lf.get('kind')} {lf.get('result')} rto={lf.get('rto_seconds')}s" if lf else "-"
+        print(
+            f"{name:20} {svc['state']:16} {svc['active']:8} {svc['mode']:5} {sides[0]:8} {sides[1]:8} {last}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        print(f"failoverd: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "validate":
+        return 0 if _validate(args.config) else 2
+    if args.command == "schema":
+        print(json.dumps(config.json_schema(), indent=2))
+        return 0
+    if args.command == "run":
+        cfg = _validate(args.config)
+        if cfg is None:
+            return 2
+        from failoverd import daemon
+        from failoverd.store import StoreError
+
+        try:
+            return daemon.run(cfg, args.config)
+        except StoreError as e:
+            print(f"failoverd: {e}", file=sys.stderr)
+            return 2
+    if args.command == "status":
+        code, data = _request(args.api.rstrip("/") + "/v1/status")
+        if code != 200:
+            print(f"failoverd: {args.api} answered {code}: {data}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(data, indent=2))
+        else:
+            _print_status(data)
+        return 0
+    token = _token(args.token_file)
+    url = f"{args.api.rstrip('/')}/v1/services/{args.service}/{args.command}"
+    code, data = _request(url, "POST", {"reason": args.reason}, token)
+    if code == 202:
+        print(f"{args.command} of {args.service} accepted: {data.get('detail', '')}")
+        return 0
+    print(
+        f"failoverd: {args.command} refused ({code}): {data.get('detail') or data.get('error')}",
+        file=sys.stderr,
+    )
+    return 2 if code in (400, 401, 404) else 1

@@ -1,0 +1,13 @@
+"""The two kinds of failure every action reports, so one retry policy can treat them all."""
+
+
+class ActionError(Exception):
+    """An action (a plan step, a switch, a verification) that did not succeed."""
+
+
+class TransientError(ActionError):
+    """Worth retrying: timeouts, refused connections, throttling, server errors."""
+
+
+class PermanentError(ActionError):
+    """Retrying cannot help (NOTAUTH, REFUSED, AccessDenied...): block and tell an operator."""

@@ -1,0 +1,99 @@
+"""Every Prometheus collector of failoverd, defined once, in its own registry.
+
+A registry per daemon (not the global one) lets tests run several daemons in one process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from failoverd.machine import State
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.probe_up = Gauge(
+            "failoverd_probe_up",
+            "1 when the probe's last result was healthy",
+            ["service", "side", "probe"],
+            registry=r,
+        )
+        self.probe_duration = Histogram(
+            "failoverd_probe_duration_seconds",
+            "Probe latency",
+            ["service", "side", "probe"],
+            buckets=_PROBE_BUCKETS,
+            registry=r,
+        )
+        self.service_state = Gauge(
+            "failoverd_service_state",
+            "1 for the service's current state",
+            ["service", "state"],
+            registry=r,
+        )
+        self.active_side = Gauge(
+            "failoverd_active_side",
+            "1 for the side serving traffic",
+            ["service", "side"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "failoverd_failovers",
+            "Failover and failback plans run",
+            ["service", "trigger", "result"],
+            registry=r,
+        )
+        self.last_rto = Gauge(
+            "failoverd_last_failover_rto_seconds",
+            "RTO of the last failover or failback",
+            ["service"],
+            registry=r,
+        )
+        self.last_rpo = Gauge(
+            "failoverd_last_failover_rpo_seconds",
+            "RPO of the last failover or failback",
+            ["service"],
+            registry=r,
+        )
+        self.plan_step_duration = Histogram(
+            "failoverd_plan_step_duration_seconds",
+            "Duration of plan steps",
+            ["service", "step"],
+            buckets=_STEP_BUCKETS,
+            registry=r,
+        )
+        self.replication_last_success = Gauge(
+            "failoverd_replication_last_success_timestamp_seconds",
+            "Unix time of the replication job's newest success",
+            ["service", "job"],
+            registry=r,
+        )
+        self.replication_duration = Histogram(
+            "failoverd_replication_duration_seconds",
+            "Replication job run time",
+            ["service", "job"],
+            buckets=_STEP_BUCKETS,
+            registry=r,
+        )
+        self.replication_failures = Counter(
+            "failoverd_replication_failures",
+            "Failed replication job runs",
+            ["service", "job"],
+            registry=r,
+        )
+        self.leader = Gauge("failoverd_leader", "1 while this instance is the leader", registry=r)
+
+    def set_state(self, service: str, state: State, active: str) -> None:
+        for s in State:
+            self.service_state.labels(service, s.value).set(1 if s == state else 0)
+        for side in ("primary", "standby"):
+            self.active_side.labels(service, side).set(1 if side == active else 0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

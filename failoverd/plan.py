@@ -1,0 +1,163 @@
+"""Failover and failback plans: ordered, idempotent, journaled steps.
+
+A plan is a list of named steps (fence, prepare, switch, verify). Before and after each step
+the journal is handed to `persist`, so a daemon killed at any point resumes where it stopped:
+a step journaled `running` is run again (steps are idempotent), a `done` one never is. Each
+attempt has a timeout; transient failures are retried with tenacity (exponential backoff with
+jitter, bounded attempts); a PermanentError or the last failed attempt fails the plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import tenacity
+
+from failoverd.errors import PermanentError
+from failoverd.machine import PlanKind, Side, StartPlan, Trigger
+
+StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
+
+
+@dataclass
+class Step:
+    name: str
+    status: StepStatus = "pending"
+    attempts: int = 0
+    started: float | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    best_effort: bool = False  # a failure is recorded but does not fail the plan (fence)
+
+
+@dataclass
+class PlanRecord:
+    """The journal of one plan, persisted as it goes and shown as `last_failover`."""
+
+    id: str
+    kind: PlanKind
+    trigger: Trigger
+    source: Side
+    target: Side
+    reason: str
+    started: float
+    outage_started: float
+    steps: list[Step]
+    result: Literal["running", "success", "failed"] = "running"
+    finished: float | None = None
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    error: str | None = None
+
+    @staticmethod
+    def new(action: StartPlan, steps: list[Step], now: float) -> PlanRecord:
+        source: Side = "primary" if action.target == "standby" else "standby"
+        return PlanRecord(
+            id=uuid.uuid4().hex[:12], kind=action.kind, trigger=action.trigger, source=source,
+            target=action.target, reason=action.reason, started=now,
+            outage_started=action.outage_started, steps=steps,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> PlanRecord:
+        return PlanRecord(**{**d, "steps": [Step(**s) for s in d["steps"]]})
+
+    def step_done(self, name: str) -> bool:
+        return any(s.name == name and s.status == "done" for s in self.steps)
+
+
+StepFn = Callable[[PlanRecord], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8
+    timeout: float = 10.0  # per attempt
+    backoff_initial: float = 0.2
+    backoff_max: float = 5.0
+
+
+@dataclass
+class PlanRunner:
+    """Runs a plan's steps with the given step functions; owns no state beyond the journal."""
+
+    steps: dict[str, StepFn]
+    persist: Callable[[PlanRecord], None]
+    clock: Callable[[], float]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    on_step: Callable[[PlanRecord, Step], None] = lambda plan, step: None
+    stopping: asyncio.Event | None = None  # set: finish the step in flight, then return
+
+    async def run(self, plan: PlanRecord) -> PlanRecord:
+        """Run every step not yet done; returns the journal with the result filled in."""
+        for step in plan.steps:
+            if step.status in ("done", "skipped") or (step.status == "failed" and step.best_effort):
+                continue
+            if self.stopping is not None and self.stopping.is_set():
+                return plan  # still "running": the journal resumes it at the next start
+            step.status, step.started, step.error = "running", self.clock(), None
+            self.persist(plan)
+            try:
+                await self._attempts(plan, step)
+            except Exception as e:
+                step.error = _describe(e)
+                step.status = "failed"
+                if not step.best_effort:
+                    self._finish(plan, step, "failed", f"{step.name}: {step.error}")
+                    return plan
+            else:
+                step.status = "done"
+            assert step.started is not None
+            step.duration_seconds = self.clock() - step.started
+            self.on_step(plan, step)
+            self.persist(plan)
+        self._finish(plan, None, "success", None)
+        return plan
+
+    async def _attempts(self, plan: PlanRecord, step: Step) -> None:
+        fn = self.steps[step.name]
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            wait=tenacity.wait_exponential_jitter(
+                initial=self.retry.backoff_initial, max=self.retry.backoff_max
+            ),
+            retry=tenacity.retry_if_not_exception_type((PermanentError, asyncio.CancelledError)),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                step.attempts += 1
+                try:
+                    async with asyncio.timeout(self.retry.timeout):
+                        await fn(plan)
+                except TimeoutError:
+                    raise TimeoutError(f"no result within {self.retry.timeout:g}s") from None
+                except Exception as e:
+                    step.error = _describe(e)
+                    self.persist(plan)  # the status shows the retries as they happen
+                    raise
+
+    def _finish(
+        self,
+        plan: PlanRecord,
+        step: Step | None,
+        result: Literal["success", "failed"],
+        error: str | None,
+    ) -> None:
+        now = self.clock()
+        if step is not None and step.started is not None:
+            step.duration_seconds = now - step.started
+            self.on_step(plan, step)
+        plan.result, plan.finished, plan.error = result, now, error
+        self.persist(plan)
+
+
+def _describe(e: BaseException) -> str:
+    return str(e) or type(e).__name__

@@ -1,0 +1,46 @@
+"""Probes: each is an async callable that looks at one thing once and returns an Observation.
+
+A probe never raises for a failed target: failure is data (ok=False with a short reason). It
+enforces its own timeout, so one slow target cannot stretch a round.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from failoverd import config
+
+
+@dataclass(frozen=True)
+class Observation:
+    ok: bool
+    latency: float
+    detail: str
+
+
+Probe = Callable[[], Awaitable[Observation]]
+
+
+def build(spec: config.ProbeSpec, session: aiohttp.ClientSession) -> Probe:
+    """The probe for one config entry; `session` is the daemon's one shared HTTP session."""
+    from failoverd.probes import dns, http, tcp
+
+    if spec.http is not None:
+        return http.HttpProbe(spec.http, session, _ssl_context(spec.http))
+    if spec.tcp is not None:
+        return tcp.TcpProbe(spec.tcp)
+    if spec.dns is not None:
+        return dns.DnsProbe(spec.dns)
+    raise NotImplementedError(f"the {spec.kind} probe kind is not built yet")
+
+
+def _ssl_context(spec: config.HttpProbe) -> ssl.SSLContext | bool:
+    if not spec.url.startswith("https://"):
+        return True
+    if not spec.verify_tls:
+        return False
+    return ssl.create_default_context(cafile=str(spec.ca_file) if spec.ca_file else None)

@@ -1,0 +1,87 @@
+"""Shared fixtures: a real BIND, switchable backends, a daemon subprocess; no leaked tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from chaos import lab
+
+
+@pytest.fixture(scope="session")
+def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lab.Bind]:
+    server = lab.make_bind(tmp_path_factory.mktemp("bind"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_record(bind: lab.Bind) -> lab.Bind:
+    """The lab's BIND with the record reset to the primary's address."""
+    bind.set_record(lab.PRIMARY_IP)
+    return bind
+
+
+@pytest.fixture
+async def sides() -> AsyncIterator[tuple[lab.Backend, lab.Backend]]:
+    async with lab.backends(2) as (primary, standby):
+        yield primary, standby
+
+
+@pytest.fixture
+def token(tmp_path: Path) -> tuple[str, Path]:
+    value = secrets.token_urlsafe(24)
+    path = tmp_path / "api.token"
+    path.write_text(value + "\n")
+    return value, path
+
+
+class DaemonFactory:
+    """Writes a hot-mode config for the lab and runs `failoverd run` on it."""
+
+    def __init__(self, tmp_path: Path, bind: lab.Bind, sides: tuple[lab.Backend, lab.Backend], token: tuple[str, Path]) -> None:
+        self.tmp_path, self.bind, self.sides, self.token = tmp_path, bind, sides, token
+        self.api_port = lab.free_port()
+        self.started: list[lab.Daemon] = []
+        self.config_path = tmp_path / "failoverd.yaml"
+
+    def config(self, **policy: object) -> dict[str, object]:
+        return lab.hot_config(self.bind, *self.sides, self.tmp_path, self.api_port, self.token[1], **policy)
+
+    async def start(self, config: dict[str, object] | None = None, **policy: object) -> lab.Daemon:
+        lab.write_config(self.config_path, config or self.config(**policy))
+        d = lab.Daemon(self.config_path, self.api_port, self.token[0])
+        self.started.append(d)
+        await d.start()
+        return d
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, dns_record: lab.Bind, sides: tuple[lab.Backend, lab.Backend], token: tuple[str, Path]) -> AsyncIterator[DaemonFactory]:
+    factory = DaemonFactory(tmp_path, dns_record, sides, token)
+    yield factory
+    for d in factory.started:
+        await d.kill()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running behind it."""
+    before = asyncio.all_tasks()
+    yield
+    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
+    for t in leaked:
+        t.cancel()
+    assert not leaked, f"test leaked tasks: {leaked}"
