@@ -174,8 +174,21 @@ class Backend:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}/healthz"
 
+    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+    async def wait_requests(self, n: int) -> None:
+        """Return once the backend has answered `n` requests in all."""
+        if self.requests < n:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append((n, fut))
+            await fut
+
     async def _health(self, _: web.Request) -> web.Response:
         self.requests += 1
+        for n, fut in [w for w in self._waiters if w[0] <= self.requests]:
+            self._waiters.remove((n, fut))
+            if not fut.done():
+                fut.set_result(None)
         if self.pattern is not None:
             return web.Response(status=200 if next(self.pattern) else 503)
         if self.mode == "slow":

@@ -97,6 +97,8 @@ class PlanRunner:
 
     async def run(self, plan: PlanRecord) -> PlanRecord:
         """Run every step not yet done; returns the journal with the result filled in."""
+        if plan.result != "running":
+            return plan  # finished before a crash, only its closing was lost: nothing to run
         for step in plan.steps:
             if step.status in ("done", "skipped") or (step.status == "failed" and step.best_effort):
                 continue

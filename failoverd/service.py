@@ -211,6 +211,8 @@ class ServiceRunner:
         log(
             "plan_done",
             plan=plan.id,
+            kind=plan.kind,
+            trigger=plan.trigger,
             result=plan.result,
             rto_seconds=plan.rto_seconds,
             error=plan.error,

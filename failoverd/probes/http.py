@@ -39,7 +39,8 @@ class HttpProbe:
                 False, time.perf_counter() - start, f"timeout after {self.spec.timeout:g}s"
             )
         except aiohttp.ClientConnectorError as e:
-            reason = e.os_error.strerror or type(e.os_error).__name__
+            err = e.os_error
+            reason = err.strerror or (os.strerror(err.errno) if err.errno else str(err))
             return Observation(False, time.perf_counter() - start, f"connect: {reason}")
         except aiohttp.ClientError as e:
             return Observation(False, time.perf_counter() - start, f"{type(e).__name__}: {e}"[:200])
