@@ -128,7 +128,9 @@ class PlanRunner:
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts),
             wait=tenacity.wait_exponential_jitter(
-                initial=self.retry.backoff_initial, max=self.retry.backoff_max
+                multiplier=self.retry.backoff_initial,
+                max=self.retry.backoff_max,
+                jitter=self.retry.backoff_initial,
             ),
             retry=tenacity.retry_if_not_exception_type((PermanentError, asyncio.CancelledError)),
             reraise=True,

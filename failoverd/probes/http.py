@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 
@@ -40,7 +41,7 @@ class HttpProbe:
             )
         except aiohttp.ClientConnectorError as e:
             err = e.os_error
-            reason = err.strerror or (os.strerror(err.errno) if err.errno else str(err))
+            reason = os.strerror(err.errno) if err.errno else str(err)
             return Observation(False, time.perf_counter() - start, f"connect: {reason}")
         except aiohttp.ClientError as e:
             return Observation(False, time.perf_counter() - start, f"{type(e).__name__}: {e}"[:200])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from failoverd import config
@@ -23,7 +24,8 @@ class TcpProbe:
                 False, time.perf_counter() - start, f"timeout after {self.spec.timeout:g}s"
             )
         except OSError as e:
-            return Observation(False, time.perf_counter() - start, f"connect: {e.strerror or e}")
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            return Observation(False, time.perf_counter() - start, f"connect: {reason}")
         latency = time.perf_counter() - start
         writer.close()
         try:
