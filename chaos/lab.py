@@ -72,7 +72,9 @@ class Bind:
         return sorted(rd.to_text() for rr in resp.answer if rr.rdtype == want for rd in rr)
 
     def set_record(self, *values: str, name: str = RECORD, ttl: int = 5) -> None:
-        upd = dns.update.UpdateMessage(ZONE, keyring=dns.tsig.Key(KEY_NAME, self.secret, "hmac-sha256"))
+        upd = dns.update.UpdateMessage(
+            ZONE, keyring=dns.tsig.Key(KEY_NAME, self.secret, "hmac-sha256")
+        )
         upd.replace(name, ttl, "A", *values)
         resp = dns.query.tcp(upd, LOOPBACK, port=self.port, timeout=2)
         assert resp.rcode() == 0, resp
@@ -110,7 +112,7 @@ class Bind:
 
 def threading_drain(stream: Any) -> None:
     """Keep reading a child's pipe so it never blocks on a full buffer."""
-    import threading  # noqa: PLC0415
+    import threading
 
     threading.Thread(target=lambda: [None for _ in iter(stream.readline, b"")], daemon=True).start()
 
@@ -142,7 +144,7 @@ options {{
 }};
 controls {{ }};
 include "{directory}/ddns.key";
-zone "{ZONE.rstrip('.')}" {{
+zone "{ZONE.rstrip(".")}" {{
     type primary;
     file "{directory}/example.test.zone";
     allow-update {{ key "{KEY_NAME}"; }};
@@ -245,15 +247,27 @@ def hot_config(
                     "standby": [{"http": {"url": standby.url, "timeout": "300ms"}}],
                 },
                 "policy": {
-                    "interval": interval, "failure_threshold": failure_threshold,
-                    "recovery_threshold": recovery_threshold, "quorum": "any", **policy,
-                },  # fmt: skip
+                    "interval": interval,
+                    "failure_threshold": failure_threshold,
+                    "recovery_threshold": recovery_threshold,
+                    "quorum": "any",
+                    **policy,
+                },
                 "traffic": {
                     "rfc2136": {
-                        "server": bind.server, "zone": ZONE, "name": RECORD, "type": "A", "ttl": 5,
-                        "primary": [PRIMARY_IP], "standby": [STANDBY_IP],
-                        "tsig": {"name": KEY_NAME, "algorithm": "hmac-sha256", "secret_file": str(bind.key_file)},
-                    }  # fmt: skip
+                        "server": bind.server,
+                        "zone": ZONE,
+                        "name": RECORD,
+                        "type": "A",
+                        "ttl": 5,
+                        "primary": [PRIMARY_IP],
+                        "standby": [STANDBY_IP],
+                        "tsig": {
+                            "name": KEY_NAME,
+                            "algorithm": "hmac-sha256",
+                            "secret_file": str(bind.key_file),
+                        },
+                    }
                 },
             }
         },
@@ -305,21 +319,27 @@ class Daemon:
             if ln.get("event") == event and all(ln.get(k) == v for k, v in fields.items())
         ]  # fmt: skip
 
-    async def wait_for(self, event: str, timeout: float = 15.0, **fields: Any) -> dict[str, Any]:
-        """The first log line with this event (and fields), awaiting it if not yet written."""
+    async def wait_for(
+        self, event: str, timeout: float = 15.0, nth: int = 1, **fields: Any
+    ) -> dict[str, Any]:
+        """The nth log line with this event (and fields), awaiting it if not yet written."""
 
         def found() -> bool:
-            return bool(self.matching(event, **fields)) or self.exited
+            return len(self.matching(event, **fields)) >= nth or self.exited
 
         try:
             async with asyncio.timeout(timeout), self._changed:
                 await self._changed.wait_for(found)
         except TimeoutError:
             tail = "\n".join(self.raw[-15:])
-            raise AssertionError(f"no {event} {fields} logged within {timeout}s; log tail:\n{tail}") from None
-        hits = self.matching(event, **fields)
+            raise AssertionError(
+                f"no {event} {fields} logged within {timeout}s; log tail:\n{tail}"
+            ) from None
+        hits = self.matching(event, **fields)[nth - 1 :]
         if not hits:
-            raise AssertionError(f"daemon exited before logging {event} {fields}:\n" + "\n".join(self.raw[-20:]))
+            raise AssertionError(
+                f"daemon exited before logging {event} {fields}:\n" + "\n".join(self.raw[-20:])
+            )
         return hits[0]
 
     @property

@@ -116,7 +116,10 @@ class ServiceRunner:
         if self.rounds == 1:
             self.log.info("first_round", **{side: [r["ok"] for r in last[side]] for side in SIDES})
         for side in SIDES:
-            was, now = machine.ready(before, side, self.policy), machine.ready(decision.state, side, self.policy)
+            was, now = (
+                machine.ready(before, side, self.policy),
+                machine.ready(decision.state, side, self.policy),
+            )
             if was != now:
                 reasons = [f"{r['probe']}: {r['reason']}" for r in last[side] if not r["ok"]]
                 self.log.info("side_ready" if now else "side_not_ready", side=side, reasons=reasons)

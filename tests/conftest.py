@@ -45,14 +45,22 @@ def token(tmp_path: Path) -> tuple[str, Path]:
 class DaemonFactory:
     """Writes a hot-mode config for the lab and runs `failoverd run` on it."""
 
-    def __init__(self, tmp_path: Path, bind: lab.Bind, sides: tuple[lab.Backend, lab.Backend], token: tuple[str, Path]) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        bind: lab.Bind,
+        sides: tuple[lab.Backend, lab.Backend],
+        token: tuple[str, Path],
+    ) -> None:
         self.tmp_path, self.bind, self.sides, self.token = tmp_path, bind, sides, token
         self.api_port = lab.free_port()
         self.started: list[lab.Daemon] = []
         self.config_path = tmp_path / "failoverd.yaml"
 
     def config(self, **policy: object) -> dict[str, object]:
-        return lab.hot_config(self.bind, *self.sides, self.tmp_path, self.api_port, self.token[1], **policy)
+        return lab.hot_config(
+            self.bind, *self.sides, self.tmp_path, self.api_port, self.token[1], **policy
+        )
 
     async def start(self, config: dict[str, object] | None = None, **policy: object) -> lab.Daemon:
         lab.write_config(self.config_path, config or self.config(**policy))
@@ -63,7 +71,12 @@ class DaemonFactory:
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path, dns_record: lab.Bind, sides: tuple[lab.Backend, lab.Backend], token: tuple[str, Path]) -> AsyncIterator[DaemonFactory]:
+async def daemon(
+    tmp_path: Path,
+    dns_record: lab.Bind,
+    sides: tuple[lab.Backend, lab.Backend],
+    token: tuple[str, Path],
+) -> AsyncIterator[DaemonFactory]:
     factory = DaemonFactory(tmp_path, dns_record, sides, token)
     yield factory
     for d in factory.started:
@@ -81,7 +94,9 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     """Fail a test that leaves asyncio tasks running behind it."""
     before = asyncio.all_tasks()
     yield
-    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
+    leaked = [
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
+    ]
     for t in leaked:
         t.cancel()
     assert not leaked, f"test leaked tasks: {leaked}"

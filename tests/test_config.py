@@ -37,7 +37,11 @@ def test_a_minimal_file_gets_the_documented_defaults():
     cfg = config.parse(GOOD)
     svc = cfg.services["web"]
     assert (svc.mode, svc.policy.interval, svc.policy.failure_threshold) == ("hot", 2.0, 3)
-    assert (svc.policy.quorum, svc.policy.hold_down, cfg.api.listen) == ("majority", 600.0, "127.0.0.1:9180")
+    assert (svc.policy.quorum, svc.policy.hold_down, cfg.api.listen) == (
+        "majority",
+        600.0,
+        "127.0.0.1:9180",
+    )
 
 
 def test_the_example_config_is_valid(monkeypatch):
@@ -46,17 +50,39 @@ def test_the_example_config_is_valid(monkeypatch):
     assert cfg.services["webapp"].traffic.rfc2136 is not None
 
 
-TEMPLATE = GOOD.replace("  web:\n", "  web:\n    mode: hot\n") + "    policy: {}\n"  # policy on line 14
+TEMPLATE = (
+    GOOD.replace("  web:\n", "  web:\n    mode: hot\n") + "    policy: {}\n"
+)  # policy on line 14
 
 
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("policy: {}", "policy: {interval: 2}", "f.yaml:14: services.web.policy.interval: durations are strings"),
-        ("policy: {}", "policy: {interval: 2x}", "f.yaml:14: services.web.policy.interval: invalid duration"),
-        ("policy: {}", "policy: {failure_threshold: 0}", "f.yaml:14: services.web.policy.failure_threshold:"),
-        ("policy: {}", "policy: {quorum: most}", "f.yaml:14: services.web.policy.quorum: quorum must be"),
-        ("policy: {}", "policy: {intervall: 2s}", "f.yaml:14: services.web.policy.intervall: unknown key"),
+        (
+            "policy: {}",
+            "policy: {interval: 2}",
+            "f.yaml:14: services.web.policy.interval: durations are strings",
+        ),
+        (
+            "policy: {}",
+            "policy: {interval: 2x}",
+            "f.yaml:14: services.web.policy.interval: invalid duration",
+        ),
+        (
+            "policy: {}",
+            "policy: {failure_threshold: 0}",
+            "f.yaml:14: services.web.policy.failure_threshold:",
+        ),
+        (
+            "policy: {}",
+            "policy: {quorum: most}",
+            "f.yaml:14: services.web.policy.quorum: quorum must be",
+        ),
+        (
+            "policy: {}",
+            "policy: {intervall: 2s}",
+            "f.yaml:14: services.web.policy.intervall: unknown key",
+        ),
         ("mode: hot", "mode: lukewarm", "f.yaml:3: services.web.mode:"),
         ("- tcp:", "- tcpp:", "f.yaml:10: services.web.probes.standby[0].tcpp: unknown key"),
     ],
@@ -67,21 +93,32 @@ def test_bad_values_name_the_line_and_the_field(old, new, expected):
 
 
 def test_two_traffic_kinds_at_once_are_an_error():
-    text = GOOD + "      route53: {hosted_zone_id: Z1, name: www.ex.test., primary: [192.0.2.1], standby: [192.0.2.2]}\n"
+    text = (
+        GOOD
+        + "      route53: {hosted_zone_id: Z1, name: www.ex.test., primary: [192.0.2.1], standby: [192.0.2.2]}\n"
+    )
     (err,) = errors(text)
     assert err.startswith("f.yaml:10: services.web.traffic: exactly one traffic kind")
 
 
 def test_a_missing_secret_file_is_an_error(tmp_path):
-    text = GOOD.replace("standby: [192.0.2.2]}", f"standby: [192.0.2.2], tsig: {{name: k, secret_file: {tmp_path}/nope}}}}")
+    text = GOOD.replace(
+        "standby: [192.0.2.2]}",
+        f"standby: [192.0.2.2], tsig: {{name: k, secret_file: {tmp_path}/nope}}}}",
+    )
     (err,) = errors(text)
-    assert "services.web.traffic.rfc2136.tsig.secret_file: secret file" in err and "does not exist" in err
+    assert (
+        "services.web.traffic.rfc2136.tsig.secret_file: secret file" in err
+        and "does not exist" in err
+    )
 
 
 def test_secrets_are_read_from_files_and_never_printed(tmp_path):
     secret = tmp_path / "s"
     secret.write_text("c2VjcmV0LXZhbHVl\n")
-    text = GOOD.replace("standby: [192.0.2.2]}", f"standby: [192.0.2.2], tsig: {{name: k, secret_file: {secret}}}}}")
+    text = GOOD.replace(
+        "standby: [192.0.2.2]}", f"standby: [192.0.2.2], tsig: {{name: k, secret_file: {secret}}}}}"
+    )
     cfg = config.parse(text)
     tsig = cfg.services["web"].traffic.rfc2136.tsig
     assert tsig.secret.get_secret_value() == "c2VjcmV0LXZhbHVl"
@@ -95,24 +132,36 @@ def test_warm_mode_needs_a_cluster_probe_on_the_standby():
 
 def test_duplicate_keys_and_undefined_clusters_are_errors():
     assert errors(GOOD + "    primary: c\n") == ["f.yaml:13: services.web.primary: duplicate key"]
-    text = GOOD.replace('      standby:\n', '      standby:\n        - kubernetes: {cluster: nowhere, deployment: web}\n')
+    text = GOOD.replace(
+        "      standby:\n",
+        "      standby:\n        - kubernetes: {cluster: nowhere, deployment: web}\n",
+    )
     (err,) = errors(text)
     assert "cluster(s) nowhere used but not defined" in err
 
 
 def test_leader_election_timeouts_must_be_ordered():
-    text = GOOD + "clusters: {arb: {in_cluster: true}}\nleader_election: {cluster: arb, lease_duration: 5s, renew_deadline: 10s}\n"
+    text = (
+        GOOD
+        + "clusters: {arb: {in_cluster: true}}\nleader_election: {cluster: arb, lease_duration: 5s, renew_deadline: 10s}\n"
+    )
     (err,) = errors(text)
     assert "leader_election: need retry_period < renew_deadline < lease_duration" in err
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "failoverd", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "failoverd", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_validate_exits_2_and_prints_every_error_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(GOOD.replace("    probes:\n", "    policy: {interval: 0s, recovery_threshold: 0}\n    probes:\n"))
+    bad.write_text(
+        GOOD.replace(
+            "    probes:\n", "    policy: {interval: 0s, recovery_threshold: 0}\n    probes:\n"
+        )
+    )
     r = run_cli("validate", "-c", str(bad))
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
@@ -20,13 +19,23 @@ async def status(http: aiohttp.ClientSession, d: lab.Daemon) -> dict:
         return (await r.json())["services"]["webapp"]
 
 
-async def post(http: aiohttp.ClientSession, d: lab.Daemon, verb: str, token: str | None, service: str = "webapp"):
+async def post(
+    http: aiohttp.ClientSession,
+    d: lab.Daemon,
+    verb: str,
+    token: str | None,
+    service: str = "webapp",
+):
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    async with http.post(f"{d.api}/v1/services/{service}/{verb}", json={"reason": "test"}, headers=headers) as r:
+    async with http.post(
+        f"{d.api}/v1/services/{service}/{verb}", json={"reason": "test"}, headers=headers
+    ) as r:
         return r.status, await r.json()
 
 
-async def metric(http: aiohttp.ClientSession, d: lab.Daemon, name: str, **labels: str) -> float | None:
+async def metric(
+    http: aiohttp.ClientSession, d: lab.Daemon, name: str, **labels: str
+) -> float | None:
     async with http.get(f"{d.api}/metrics") as r:
         text = await r.text()
     for line in text.splitlines():
@@ -54,11 +63,15 @@ async def test_hard_down_primary_moves_the_dns_answer_to_the_standby_in_time(dae
     assert s["last_failover"]["rto_seconds"] > 0
     assert [st["name"] for st in s["last_failover"]["steps"]] == ["switch", "verify"]
     assert await metric(http, d, "failoverd_failovers_total", trigger="auto", result="success") == 1
-    assert await metric(http, d, "failoverd_last_failover_rto_seconds") == pytest.approx(s["last_failover"]["rto_seconds"])
+    assert await metric(http, d, "failoverd_last_failover_rto_seconds") == pytest.approx(
+        s["last_failover"]["rto_seconds"]
+    )
     assert await metric(http, d, "failoverd_active_side", side="standby") == 1
 
 
-async def test_a_primary_failing_two_rounds_in_three_for_12s_causes_no_failover(daemon, sides, http):
+async def test_a_primary_failing_two_rounds_in_three_for_12s_causes_no_failover(
+    daemon, sides, http
+):
     primary, _ = sides
     d = await daemon.start(interval="500ms", failure_threshold=3, recovery_threshold=2)
     await d.wait_for("side_ready", side="standby")
@@ -86,7 +99,9 @@ async def test_primary_and_standby_both_down_keeps_traffic_and_blocks(daemon, si
     assert not d.matching("plan_start")
 
 
-async def test_after_sigkill_a_restarted_daemon_stays_on_the_standby_until_failback(daemon, sides, http, token):
+async def test_after_sigkill_a_restarted_daemon_stays_on_the_standby_until_failback(
+    daemon, sides, http, token
+):
     primary, _ = sides
     d = await daemon.start(interval="500ms", failure_threshold=3, recovery_threshold=2)
     await d.wait_for("side_ready", side="standby")
@@ -107,7 +122,9 @@ async def test_after_sigkill_a_restarted_daemon_stays_on_the_standby_until_failb
     assert daemon.bind.answer() == [lab.PRIMARY_IP]
     s = await status(http, d2)
     assert (s["state"], s["active"]) == ("primary_active", "primary")
-    assert await metric(http, d2, "failoverd_failovers_total", trigger="manual", result="success") == 1
+    assert (
+        await metric(http, d2, "failoverd_failovers_total", trigger="manual", result="success") == 1
+    )
 
 
 async def test_the_api_demands_the_token_and_answers_404_and_409(daemon, http, token):
@@ -123,8 +140,12 @@ async def test_the_api_demands_the_token_and_answers_404_and_409(daemon, http, t
     assert daemon.bind.answer() == [lab.STANDBY_IP]
     code, body = await post(http, d, "failover", token[0])
     assert code == 409 and "standby" in body["detail"]
-    assert await metric(http, d, "failoverd_failovers_total", trigger="manual", result="success") == 1
-    assert await metric(http, d, "failoverd_failovers_total", trigger="auto", result="success") is None
+    assert (
+        await metric(http, d, "failoverd_failovers_total", trigger="manual", result="success") == 1
+    )
+    assert (
+        await metric(http, d, "failoverd_failovers_total", trigger="auto", result="success") is None
+    )
     async with http.get(f"{d.api}/v1/events") as r:
         events = (await r.json())["events"]
     assert events[0]["to"] == "standby_active" and events[1]["to"] == "failing_over"
@@ -139,10 +160,14 @@ async def test_a_daemon_started_on_an_already_switched_record_adopts_it(daemon, 
     assert daemon.bind.answer() == [lab.STANDBY_IP]
 
 
-async def test_sigterm_exits_0_and_sighup_with_a_broken_config_keeps_the_running_one(daemon, sides, http):
+async def test_sigterm_exits_0_and_sighup_with_a_broken_config_keeps_the_running_one(
+    daemon, sides, http
+):
     d = await daemon.start(interval="500ms")
     await d.wait_for("first_round")
-    daemon.config_path.write_text(daemon.config_path.read_text().replace("failure_threshold: 3", "failure_threshold: 0"))
+    daemon.config_path.write_text(
+        daemon.config_path.read_text().replace("failure_threshold: 3", "failure_threshold: 0")
+    )
     await d.signal(signal.SIGHUP)
     failed = await d.wait_for("reload_failed")
     assert any("failure_threshold" in e and ":" in e for e in failed["errors"])
@@ -152,7 +177,9 @@ async def test_sigterm_exits_0_and_sighup_with_a_broken_config_keeps_the_running
     assert d.matching("stopped")
 
 
-async def test_a_key_the_server_refuses_blocks_with_the_servers_answer(daemon, sides, tmp_path, http):
+async def test_a_key_the_server_refuses_blocks_with_the_servers_answer(
+    daemon, sides, tmp_path, http
+):
     primary, _ = sides
     wrong = tmp_path / "wrong.key"
     wrong.write_text('key "ddns-key" { algorithm hmac-sha256; secret "' + "QUJD" * 11 + '"; };')

@@ -81,8 +81,12 @@ def test_one_failed_round_makes_the_primary_suspect_and_a_healthy_one_clears_it(
 
 
 def test_failover_starts_on_the_threshold_round_and_not_before():
-    st, ds = feed(warmed(), [rnd(False)] * 3)
-    assert [d.state.state for d in ds] == [State.PRIMARY_SUSPECT, State.PRIMARY_SUSPECT, State.FAILING_OVER]
+    _, ds = feed(warmed(), [rnd(False)] * 3)
+    assert [d.state.state for d in ds] == [
+        State.PRIMARY_SUSPECT,
+        State.PRIMARY_SUSPECT,
+        State.FAILING_OVER,
+    ]
     (plan,) = plans(ds)
     assert (plan.kind, plan.trigger, plan.target) == ("failover", "auto", "standby")
 
@@ -125,7 +129,11 @@ def test_hold_down_blocks_an_automatic_move_until_it_has_passed():
 def test_plan_success_settles_on_the_standby_and_starts_hold_down():
     st, _ = feed(warmed(), [rnd(False)] * 3)
     d = on_plan_done(st, ok=True, active="standby", now=2000.0)
-    assert (d.state.state, d.state.active, d.state.last_move_at) == (State.STANDBY_ACTIVE, "standby", 2000.0)
+    assert (d.state.state, d.state.active, d.state.last_move_at) == (
+        State.STANDBY_ACTIVE,
+        "standby",
+        2000.0,
+    )
 
 
 def test_plan_failure_blocks_and_only_an_operator_clears_it():
@@ -203,7 +211,9 @@ def test_manual_failover_is_allowed_while_suspect_and_records_the_command_time()
 def test_warm_mode_judges_the_idle_standby_by_its_cluster_probes_only():
     policy = replace(POLICY, mode="warm")
     standby_app_down = Round((BAD,), (BAD, CLUSTER_OK))
-    st, ds = feed(ServiceState(), [Round((OK,), (BAD, CLUSTER_OK))] * 2 + [standby_app_down] * 3, policy)
+    st, ds = feed(
+        ServiceState(), [Round((OK,), (BAD, CLUSTER_OK))] * 2 + [standby_app_down] * 3, policy
+    )
     assert st.state == State.FAILING_OVER and plans(ds)
     st, ds = feed(ServiceState(), [Round((BAD,), (OK, CLUSTER_BAD))] * 6, policy)
     assert st.state == State.BLOCKED

@@ -85,7 +85,12 @@ async def test_a_step_that_hangs_times_out_per_attempt():
         await asyncio.Event().wait()
 
     rec = Recorder()
-    r = PlanRunner({"switch": hang}, rec.persist, asyncio.get_running_loop().time, RetryPolicy(attempts=2, timeout=3))
+    r = PlanRunner(
+        {"switch": hang},
+        rec.persist,
+        asyncio.get_running_loop().time,
+        RetryPolicy(attempts=2, timeout=3),
+    )
     plan = await r.run(new_plan("switch"))
     assert plan.result == "failed" and "no result within 3s" in plan.error
 

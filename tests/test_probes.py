@@ -70,5 +70,13 @@ async def test_dns_probe_checks_the_answer_of_a_real_server(dns_record):
 
 
 async def test_dns_probe_times_out_when_nothing_answers():
-    obs = await probe(spec(dns={"server": f"{lab.LOOPBACK}:{lab.free_port()}", "name": lab.RECORD, "timeout": "300ms"}))
+    obs = await probe(
+        spec(
+            dns={
+                "server": f"{lab.LOOPBACK}:{lab.free_port()}",
+                "name": lab.RECORD,
+                "timeout": "300ms",
+            }
+        )
+    )
     assert not obs.ok

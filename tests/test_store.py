@@ -13,14 +13,24 @@ from failoverd.store import SCHEMA_VERSION, ServiceRecord, Store, StoreError
 
 def test_a_saved_state_loads_back_the_same(tmp_path):
     store = Store(tmp_path / "state.json")
-    st = ServiceState(state=State.BLOCKED, active="standby", blocked=Blocked.PLAN_FAILED, last_move_at=12.5)
+    st = ServiceState(
+        state=State.BLOCKED, active="standby", blocked=Blocked.PLAN_FAILED, last_move_at=12.5
+    )
     rec = ServiceRecord(machine=st, plan={"id": "p1", "steps": []}, last_failover={"id": "p0"})
     rec.add_event({"time": 1.0, "to": "blocked"})
     store.save({"web": rec})
     (back,) = store.load().values()
-    assert (back.machine.state, back.machine.active, back.machine.blocked) == (State.BLOCKED, "standby", Blocked.PLAN_FAILED)
+    assert (back.machine.state, back.machine.active, back.machine.blocked) == (
+        State.BLOCKED,
+        "standby",
+        Blocked.PLAN_FAILED,
+    )
     assert back.machine.last_move_at == 12.5
-    assert (back.plan, back.last_failover, back.history) == (rec.plan, rec.last_failover, rec.history)
+    assert (back.plan, back.last_failover, back.history) == (
+        rec.plan,
+        rec.last_failover,
+        rec.history,
+    )
 
 
 def test_no_file_means_no_records_and_no_temp_files_are_left(tmp_path):
