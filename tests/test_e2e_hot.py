@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import signal
+import sys
 import time
 
 import aiohttp
@@ -212,3 +216,32 @@ async def test_no_secret_reaches_the_log(daemon, sides, token, http):
     assert daemon.bind.secret not in log
     assert token[0] not in log
     assert "operator_command" in log, "the log was written"
+
+
+async def cli(*args: str, env: dict | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "failoverd", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_client_shows_status_and_sends_commands_with_the_token(daemon, token):
+    d = await daemon.start(interval="500ms", recovery_threshold=1)
+    await d.wait_for("side_ready", side="standby")
+    code, out, _ = await cli("status", "--api", d.api)
+    assert code == 0 and "webapp" in out and "primary_active" in out
+    code, _, err = await cli("failover", "webapp", "--api", d.api)
+    assert code == 2 and "401" in err
+    code, out, _ = await cli(
+        "failover", "webapp", "--api", d.api, "--token-file", str(token[1]), "--reason", "drill"
+    )
+    assert code == 0 and "accepted" in out
+    await d.wait_for("plan_done", result="success")
+    code, _, err = await cli(
+        "failover", "webapp", "--api", d.api, env={"FAILOVERD_API_TOKEN": token[0]}
+    )
+    assert code == 1 and "409" in err
+    code, out, _ = await cli("status", "--json", "--api", d.api)
+    assert json.loads(out)["services"]["webapp"]["active"] == "standby"
