@@ -435,6 +435,8 @@ class Route53Traffic(SidedRecord):
     hosted_zone_id: str
     region: str | None = None
     endpoint_url: str | None = None
+    insync_timeout: Duration = 120.0
+    insync_poll: Duration = 2.0
 
 
 class Elbv2Traffic(Model):

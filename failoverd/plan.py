@@ -94,6 +94,7 @@ class PlanRunner:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_step: Callable[[PlanRecord, Step], None] = lambda plan, step: None
     stopping: asyncio.Event | None = None  # set: finish the step in flight, then return
+    timeouts: dict[str, float] = field(default_factory=dict)  # per step, over retry.timeout
 
     async def run(self, plan: PlanRecord) -> PlanRecord:
         """Run every step not yet done; returns the journal with the result filled in."""
@@ -138,11 +139,12 @@ class PlanRunner:
         async for attempt in retrying:
             with attempt:
                 step.attempts += 1
+                timeout = self.timeouts.get(step.name, self.retry.timeout)
                 try:
-                    async with asyncio.timeout(self.retry.timeout):
+                    async with asyncio.timeout(timeout):
                         await fn(plan)
                 except TimeoutError:
-                    raise TimeoutError(f"no result within {self.retry.timeout:g}s") from None
+                    raise TimeoutError(f"no result within {timeout:g}s") from None
                 except Exception as e:
                     step.error = _describe(e)
                     self.persist(plan)  # the status shows the retries as they happen

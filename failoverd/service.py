@@ -197,6 +197,9 @@ class ServiceRunner:
             ),
             on_step=self._step_done,
             stopping=self.stopping,
+            timeouts={
+                "switch": max(self.cfg.policy.step_timeout, self.switch.switch_timeout + 1.0)
+            },
         )
         await runner.run(plan)
         if plan.result == "running":  # stopped between steps: the journal resumes it next start

@@ -29,16 +29,28 @@ class Switch(Protocol):
     def describe(self, side: Side) -> str:
         """Where `side` sends traffic, in words for logs and the status."""
 
+    @property
+    def switch_timeout(self) -> float:
+        """The longest one switch() may take (Route 53 waits until its change is INSYNC)."""
+
 
 __all__ = ["PermanentError", "Switch", "TransientError", "build", "side_of"]
 
 
 def build(spec: config.TrafficSpec) -> Switch:
+    # Imported here so that a host using only DNS never loads boto3 (and the reverse).
     if spec.rfc2136 is not None:
         from failoverd.traffic.rfc2136 import Rfc2136Switch
 
         return Rfc2136Switch(spec.rfc2136)
-    raise NotImplementedError(f"the {spec.kind} traffic switch is not built yet")
+    if spec.route53 is not None:
+        from failoverd.traffic.route53 import Route53Switch
+
+        return Route53Switch(spec.route53)
+    assert spec.elbv2 is not None
+    from failoverd.traffic.elbv2 import Elbv2Switch
+
+    return Elbv2Switch(spec.elbv2)
 
 
 def side_of(values: list[str], primary: list[str], standby: list[str]) -> Side | None:

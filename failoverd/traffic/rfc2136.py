@@ -48,6 +48,7 @@ class Rfc2136Switch:
         self.zone = dns.name.from_text(spec.zone)
         self.name = dns.name.from_text(spec.name)
         self.key = tsig_key(spec.tsig) if spec.tsig else None
+        self.switch_timeout = spec.timeout
 
     def describe(self, side: Side) -> str:
         values = self.spec.primary if side == "primary" else self.spec.standby

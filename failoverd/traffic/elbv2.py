@@ -1,0 +1,88 @@
+"""AWS ELBv2 (ALB): the listener's default forward action weights 100/0 or 0/100.
+
+The listener forwards to two target groups, one per side; a switch moves all the weight to one
+of them with ModifyListener and verifies it with DescribeListeners. Least IAM:
+elasticloadbalancing:ModifyListener and elasticloadbalancing:DescribeListeners on the listener.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from failoverd import config
+from failoverd.errors import PermanentError, TransientError
+from failoverd.machine import Side
+from failoverd.traffic import aws
+
+
+class Elbv2Switch:
+    def __init__(self, spec: config.Elbv2Traffic) -> None:
+        self.spec = spec
+        self.client = aws.client("elbv2", spec.region, spec.endpoint_url)
+        self.switch_timeout = 15.0
+
+    def _group(self, side: Side) -> str:
+        return (
+            self.spec.primary_target_group if side == "primary" else self.spec.standby_target_group
+        )
+
+    def describe(self, side: Side) -> str:
+        return f"elbv2 listener {self.spec.listener_arn} -> 100% {self._group(side)}"
+
+    async def switch(self, side: Side) -> None:
+        groups = [
+            {
+                "TargetGroupArn": self.spec.primary_target_group,
+                "Weight": 100 if side == "primary" else 0,
+            },
+            {
+                "TargetGroupArn": self.spec.standby_target_group,
+                "Weight": 100 if side == "standby" else 0,
+            },
+        ]
+        await aws.call(
+            "elbv2 ModifyListener", self.client.modify_listener,
+            ListenerArn=self.spec.listener_arn,
+            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
+        )  # fmt: skip
+
+    async def weights(self) -> dict[str, int]:
+        """Target group ARN -> weight of the listener's default forward action."""
+        got: dict[str, Any] = await aws.call(
+            "elbv2 DescribeListeners",
+            self.client.describe_listeners,
+            ListenerArns=[self.spec.listener_arn],
+        )
+        listeners = got.get("Listeners", [])
+        if not listeners:
+            raise PermanentError(f"elbv2: listener {self.spec.listener_arn} not found")
+        for action in listeners[0].get("DefaultActions", []):
+            if action.get("Type") == "forward":
+                groups = action.get("ForwardConfig", {}).get("TargetGroups")
+                if groups:
+                    return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+                if action.get("TargetGroupArn"):
+                    return {action["TargetGroupArn"]: 1}
+        return {}
+
+    async def current(self) -> Side | None:
+        w = await self.weights()
+        p, s = w.get(self.spec.primary_target_group, 0), w.get(self.spec.standby_target_group, 0)
+        others = sum(
+            v
+            for k, v in w.items()
+            if k not in (self.spec.primary_target_group, self.spec.standby_target_group)
+        )
+        if others:
+            return None
+        if p > 0 and s == 0:
+            return "primary"
+        if s > 0 and p == 0:
+            return "standby"
+        return None
+
+    async def verify(self, side: Side) -> None:
+        if await self.current() != side:
+            raise TransientError(
+                f"elbv2 listener weights are {await self.weights()}, not all on the {side}"
+            )
