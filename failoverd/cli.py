@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a config file; exit 2 with every error")
     val.add_argument("-c", "--config", required=True, type=Path)
     sub.add_parser("schema", help="print the JSON Schema of the config file")
+    demo = sub.add_parser(
+        "demo", help="a self-contained failover on loopback (needs failoverd[demo])"
+    )
+    demo.add_argument("--keep-running", action="store_true", help="stay up after the failover")
 
     status = sub.add_parser("status", help="show every service's state")
     status.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
@@ -116,6 +120,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "schema":
         print(json.dumps(config.json_schema(), indent=2))
         return 0
+    if args.command == "demo":
+        import asyncio
+
+        from failoverd import demo
+
+        return asyncio.run(demo.run(keep_running=args.keep_running))
     if args.command == "run":
         cfg = _validate(args.config)
         if cfg is None:
