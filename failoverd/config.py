@@ -173,6 +173,11 @@ class ClusterConfig(Model):
     context: str | None = None
     in_cluster: bool = False
 
+    @field_validator("kubeconfig")
+    @classmethod
+    def _v_kubeconfig(cls, v: str | None) -> str | None:
+        return os.path.expanduser(v) if v else v
+
     @model_validator(mode="after")
     def _v_access(self) -> ClusterConfig:
         if self.in_cluster == (self.kubeconfig is not None):
@@ -482,6 +487,14 @@ class ScaleStep(Model):
         _one_of(self, ("deployment", "statefulset"), "workload")
         return self
 
+    @property
+    def kind(self) -> Literal["deployment", "statefulset"]:
+        return "deployment" if self.deployment else "statefulset"
+
+    @property
+    def name(self) -> str:
+        return self.deployment or self.statefulset or ""
+
 
 class RestoreStep(Model):
     snapshot_job: str
@@ -497,6 +510,14 @@ class PrepareConfig(Model):
 class FenceConfig(Model):
     scale: list[ScaleStep] = Field(default_factory=list)
     command: CommandSpec | None = None
+    timeout: Duration = 60.0
+
+
+class FailbackConfig(Model):
+    """What a failback does besides switching: fence the standby's writers, prepare the primary."""
+
+    fence: FenceConfig | None = None
+    prepare: PrepareConfig | None = None
 
 
 # --------------------------------------------------------------------------- replication
@@ -556,6 +577,7 @@ class ServiceConfig(Model):
     traffic: TrafficSpec
     prepare: PrepareConfig | None = None
     fence: FenceConfig | None = None
+    failback: FailbackConfig | None = None
     replication: dict[str, ReplicationJob] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -601,7 +623,8 @@ class Config(Model):
             for p in (*svc.probes.primary, *svc.probes.standby):
                 if p.kubernetes:
                     refs.add(p.kubernetes.cluster)
-            for section in (svc.prepare, svc.fence):
+            fb = svc.failback or FailbackConfig()
+            for section in (svc.prepare, svc.fence, fb.prepare, fb.fence):
                 refs.update(s.cluster for s in (section.scale if section else []))
             for job in svc.replication.values():
                 if job.kubernetes:

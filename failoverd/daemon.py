@@ -19,9 +19,11 @@ import aiohttp
 
 from failoverd import config, logs, probes, sdnotify, traffic
 from failoverd.api import ApiServer, CommandResult, make_app
+from failoverd.kube import Clusters
 from failoverd.machine import Command, Side
 from failoverd.metrics import Metrics
 from failoverd.service import SIDES, BoundProbe, ServiceRunner
+from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord, Store
 
 
@@ -41,6 +43,7 @@ class Daemon:
         self.log = logs.get()
         self.stop_event = asyncio.Event()
         self.session: aiohttp.ClientSession | None = None
+        self.clusters = Clusters(cfg.clusters)
         self.api: ApiServer | None = None
         self.started = False
 
@@ -77,15 +80,17 @@ class Daemon:
             bound[side] = [
                 BoundProbe(
                     label,
-                    probes.build(spec, self.session),
+                    probes.build(spec, self.session, self.clusters),
                     spec.spec.timeout,
                     spec.spec.role == "cluster",
                 )
                 for label, spec in zip(config.probe_labels(specs), specs, strict=True)
             ]
         record = self.records.setdefault(name, ServiceRecord())
+        switch = traffic.build(svc.traffic)
+        steps = StepBook(name, svc, switch, self.clusters, self.clock)
         return ServiceRunner(
-            name, svc, record, bound, traffic.build(svc.traffic),
+            name, svc, record, bound, switch, steps,
             metrics=self.metrics, persist=self.persist, log=self.log, clock=self.clock,
         )  # fmt: skip
 
@@ -137,6 +142,7 @@ class Daemon:
             await self.api.stop()
         if self.session is not None:
             await self.session.close()
+        await self.clusters.close()
         self.store.unlock()
 
     def reload(self) -> None:

@@ -32,6 +32,7 @@ class Step:
     duration_seconds: float | None = None
     error: str | None = None
     best_effort: bool = False  # a failure is recorded but does not fail the plan (fence)
+    output: str | None = None  # a command's output tail
 
 
 @dataclass
@@ -73,7 +74,7 @@ class PlanRecord:
         return any(s.name == name and s.status == "done" for s in self.steps)
 
 
-StepFn = Callable[[PlanRecord], Awaitable[None]]
+StepFn = Callable[[PlanRecord, Step], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ class PlanRunner:
     clock: Callable[[], float]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_step: Callable[[PlanRecord, Step], None] = lambda plan, step: None
+    on_start: Callable[[PlanRecord, Step], None] = lambda plan, step: None
     stopping: asyncio.Event | None = None  # set: finish the step in flight, then return
-    timeouts: dict[str, float] = field(default_factory=dict)  # per step, over retry.timeout
+    overrides: dict[str, RetryPolicy] = field(default_factory=dict)  # per step, over `retry`
 
     async def run(self, plan: PlanRecord) -> PlanRecord:
         """Run every step not yet done; returns the journal with the result filled in."""
@@ -107,6 +109,7 @@ class PlanRunner:
                 return plan  # still "running": the journal resumes it at the next start
             step.status, step.started, step.error = "running", self.clock(), None
             self.persist(plan)
+            self.on_start(plan, step)
             try:
                 await self._attempts(plan, step)
             except Exception as e:
@@ -126,12 +129,13 @@ class PlanRunner:
 
     async def _attempts(self, plan: PlanRecord, step: Step) -> None:
         fn = self.steps[step.name]
+        policy = self.overrides.get(step.name, self.retry)
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            stop=tenacity.stop_after_attempt(policy.attempts),
             wait=tenacity.wait_exponential_jitter(
-                multiplier=self.retry.backoff_initial,
-                max=self.retry.backoff_max,
-                jitter=self.retry.backoff_initial,
+                multiplier=policy.backoff_initial,
+                max=policy.backoff_max,
+                jitter=policy.backoff_initial,
             ),
             retry=tenacity.retry_if_not_exception_type((PermanentError, asyncio.CancelledError)),
             reraise=True,
@@ -139,12 +143,11 @@ class PlanRunner:
         async for attempt in retrying:
             with attempt:
                 step.attempts += 1
-                timeout = self.timeouts.get(step.name, self.retry.timeout)
                 try:
-                    async with asyncio.timeout(timeout):
-                        await fn(plan)
+                    async with asyncio.timeout(policy.timeout):
+                        await fn(plan, step)
                 except TimeoutError:
-                    raise TimeoutError(f"no result within {timeout:g}s") from None
+                    raise TimeoutError(f"no result within {policy.timeout:g}s") from None
                 except Exception as e:
                     step.error = _describe(e)
                     self.persist(plan)  # the status shows the retries as they happen

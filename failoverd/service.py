@@ -19,6 +19,7 @@ from failoverd.api import CommandResult
 from failoverd.machine import Decision, ServiceState, Side, StartPlan, State
 from failoverd.metrics import Metrics
 from failoverd.plan import PlanRecord, PlanRunner, RetryPolicy, Step
+from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord
 from failoverd.traffic import Switch
 
@@ -53,6 +54,7 @@ class ServiceRunner:
         record: ServiceRecord,
         bound: dict[Side, list[BoundProbe]],
         switch: Switch,
+        steps: StepBook,
         *,
         metrics: Metrics,
         persist: Callable[[], None],
@@ -62,7 +64,7 @@ class ServiceRunner:
     ) -> None:
         self.name, self.cfg, self.record = name, cfg, record
         self.policy = policy_of(cfg)
-        self.bound, self.switch = bound, switch
+        self.bound, self.switch, self.steps = bound, switch, steps
         self.metrics, self.persist, self.clock, self.notify = metrics, persist, clock, notify
         self.log = log.bind(service=name)
         self.last_round: dict[Side, list[dict[str, Any]]] = {"primary": [], "standby": []}
@@ -171,11 +173,8 @@ class ServiceRunner:
 
     # ----------------------------------------------------------------- plans
 
-    def plan_steps(self, action: StartPlan) -> list[Step]:
-        return [Step("switch"), Step("verify")]
-
     def start_plan(self, action: StartPlan) -> None:
-        plan = PlanRecord.new(action, self.plan_steps(action), self.clock())
+        plan = PlanRecord.new(action, self.steps.steps_for(action.kind), self.clock())
         self.log.warning("plan_start", plan=plan.id, kind=plan.kind, trigger=plan.trigger,
                          target=plan.target, to=self.switch.describe(plan.target), reason=plan.reason)  # fmt: skip
         self.record.plan = plan.to_dict()
@@ -189,17 +188,16 @@ class ServiceRunner:
 
     async def _run_plan(self, plan: PlanRecord) -> None:
         runner = PlanRunner(
-            steps={"switch": self._switch, "verify": self._verify},
+            steps=self.steps.functions(),
             persist=self._persist_plan,
             clock=self.clock,
             retry=RetryPolicy(
                 attempts=self.cfg.policy.step_attempts, timeout=self.cfg.policy.step_timeout
             ),
             on_step=self._step_done,
+            on_start=self._step_start,
             stopping=self.stopping,
-            timeouts={
-                "switch": max(self.cfg.policy.step_timeout, self.switch.switch_timeout + 1.0)
-            },
+            overrides=self.steps.overrides(plan.kind),
         )
         await runner.run(plan)
         if plan.result == "running":  # stopped between steps: the journal resumes it next start
@@ -231,6 +229,9 @@ class ServiceRunner:
         self.record.plan = plan.to_dict()
         self.persist()
 
+    def _step_start(self, plan: PlanRecord, step: Step) -> None:
+        self.log.info("plan_step_start", plan=plan.id, kind=plan.kind, step=step.name)
+
     def _step_done(self, plan: PlanRecord, step: Step) -> None:
         if step.duration_seconds is not None:
             self.metrics.plan_step_duration.labels(self.name, step.name).observe(
@@ -239,13 +240,6 @@ class ServiceRunner:
         log = self.log.info if step.status == "done" else self.log.warning
         log("plan_step", plan=plan.id, step=step.name, status=step.status, attempts=step.attempts,
             duration_seconds=step.duration_seconds, error=step.error)  # fmt: skip
-
-    async def _switch(self, plan: PlanRecord) -> None:
-        await self.switch.switch(plan.target)
-
-    async def _verify(self, plan: PlanRecord) -> None:
-        await self.switch.verify(plan.target)
-        plan.rto_seconds = round(self.clock() - plan.outage_started, 6)
 
     # ----------------------------------------------------------------- start-up
 

@@ -23,7 +23,7 @@ class Recorder:
         self.journal: list[dict] = []
 
     def step(self, name: str):
-        async def run(plan: PlanRecord) -> None:
+        async def run(plan: PlanRecord, step: Step) -> None:
             self.calls.append(name)
             errors = self.fail.get(name)
             if errors:
@@ -81,7 +81,7 @@ async def test_attempts_are_bounded():
 
 
 async def test_a_step_that_hangs_times_out_per_attempt():
-    async def hang(plan: PlanRecord) -> None:
+    async def hang(plan: PlanRecord, step: Step) -> None:
         await asyncio.Event().wait()
 
     rec = Recorder()
@@ -127,7 +127,7 @@ async def test_stopping_finishes_the_step_in_flight_then_leaves_the_plan_running
     stopping = asyncio.Event()
     rec = Recorder()
 
-    async def slow_switch(plan: PlanRecord) -> None:
+    async def slow_switch(plan: PlanRecord, step: Step) -> None:
         stopping.set()  # SIGTERM arrives during the step
         await asyncio.sleep(2)
         rec.calls.append("switch")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from failoverd import config
+from failoverd.kube import Clusters
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,9 @@ class Observation:
 Probe = Callable[[], Awaitable[Observation]]
 
 
-def build(spec: config.ProbeSpec, session: aiohttp.ClientSession) -> Probe:
+def build(spec: config.ProbeSpec, session: aiohttp.ClientSession, clusters: Clusters) -> Probe:
     """The probe for one config entry; `session` is the daemon's one shared HTTP session."""
-    from failoverd.probes import dns, http, tcp
+    from failoverd.probes import command, dns, http, kubernetes, tcp
 
     if spec.http is not None:
         return http.HttpProbe(spec.http, session, _ssl_context(spec.http))
@@ -35,7 +36,10 @@ def build(spec: config.ProbeSpec, session: aiohttp.ClientSession) -> Probe:
         return tcp.TcpProbe(spec.tcp)
     if spec.dns is not None:
         return dns.DnsProbe(spec.dns)
-    raise NotImplementedError(f"the {spec.kind} probe kind is not built yet")
+    if spec.kubernetes is not None:
+        return kubernetes.KubernetesProbe(spec.kubernetes, clusters)
+    assert spec.command is not None
+    return command.CommandProbe(spec.command)
 
 
 def _ssl_context(spec: config.HttpProbe) -> ssl.SSLContext | bool:

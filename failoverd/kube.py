@@ -1,0 +1,135 @@
+"""The one place that builds kubernetes-asyncio clients, one per cluster, and the few
+Kubernetes operations failoverd needs: scale a workload, read how many replicas are ready.
+
+Errors come out classified: 401/403/404/422 mean the config or RBAC is wrong (PermanentError);
+409, 429, 5xx and connection problems are worth retrying (TransientError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Literal
+
+import aiohttp
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from failoverd import config
+from failoverd.errors import ActionError, PermanentError, TransientError
+
+WorkloadKind = Literal["deployment", "statefulset"]
+
+
+class Clusters:
+    """Lazily built, cached API clients for the clusters of the config."""
+
+    def __init__(self, clusters: dict[str, config.ClusterConfig]) -> None:
+        self.configs = clusters
+        self._clients: dict[str, k8s.ApiClient] = {}
+        self._lock = asyncio.Lock()
+
+    async def api(self, name: str) -> k8s.ApiClient:
+        async with self._lock:
+            if name not in self._clients:
+                self._clients[name] = await self._build(self.configs[name])
+            return self._clients[name]
+
+    @staticmethod
+    async def _build(cfg: config.ClusterConfig) -> k8s.ApiClient:
+        try:
+            if cfg.in_cluster:
+                configuration = k8s.Configuration()
+                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                return k8s.ApiClient(configuration)
+            return await k8s_config.new_client_from_config(
+                config_file=cfg.kubeconfig, context=cfg.context
+            )
+        except (k8s_config.ConfigException, OSError) as e:
+            raise PermanentError(f"cannot load Kubernetes credentials: {e}") from None
+
+    async def close(self) -> None:
+        for api in self._clients.values():
+            await api.close()
+        self._clients.clear()
+
+
+def classify(e: BaseException, what: str) -> ActionError:
+    if isinstance(e, ApiException):
+        reason = _api_message(e)
+        text = f"{what}: HTTP {e.status} {reason}"
+        if e.status in (401, 403, 404, 422):
+            return PermanentError(text)
+        return TransientError(text)
+    if isinstance(e, ActionError):
+        return e
+    return TransientError(f"{what}: {type(e).__name__}: {e}".rstrip(": "))
+
+
+def _api_message(e: ApiException) -> str:
+    try:
+        return str(json.loads(e.body or b"{}").get("message", e.reason))[:300]
+    except (TypeError, ValueError, AttributeError):
+        return str(e.reason)
+
+
+async def scale(
+    api: k8s.ApiClient, kind: WorkloadKind, namespace: str, name: str, replicas: int
+) -> None:
+    """Set a workload's replicas through its scale subresource (idempotent)."""
+    apps = k8s.AppsV1Api(api)
+    body = {"spec": {"replicas": replicas}}
+    what = f"scale {kind} {namespace}/{name} to {replicas}"
+    try:
+        if kind == "deployment":
+            await apps.patch_namespaced_deployment_scale(name, namespace, body)
+        else:
+            await apps.patch_namespaced_stateful_set_scale(name, namespace, body)
+    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, what) from None
+
+
+async def ready_replicas(
+    api: k8s.ApiClient, kind: WorkloadKind, namespace: str, name: str
+) -> tuple[int, int]:
+    """(wanted replicas, ready replicas) of a workload."""
+    apps = k8s.AppsV1Api(api)
+    try:
+        obj: Any
+        if kind == "deployment":
+            obj = await apps.read_namespaced_deployment(name, namespace)
+        else:
+            obj = await apps.read_namespaced_stateful_set(name, namespace)
+    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, f"read {kind} {namespace}/{name}") from None
+    wanted = obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1
+    ready = (obj.status.ready_replicas or 0) if obj.status else 0
+    return int(wanted), int(ready)
+
+
+async def wait_ready(
+    api: k8s.ApiClient,
+    kind: WorkloadKind,
+    namespace: str,
+    name: str,
+    replicas: int,
+    poll: float = 1.0,
+) -> None:
+    """Return once exactly `replicas` replicas are ready (0: none left); the caller bounds it."""
+    while True:
+        _, ready = await ready_replicas(api, kind, namespace, name)
+        if ready == replicas:
+            return
+        await asyncio.sleep(poll)
+
+
+async def api_ready(api: k8s.ApiClient) -> tuple[bool, str]:
+    """The API server's own /readyz."""
+    try:
+        resp = await api.call_api(
+            "/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False
+        )
+        return resp.status == 200, f"/readyz HTTP {resp.status}"
+    except ApiException as e:
+        return False, f"/readyz HTTP {e.status}"

@@ -1,0 +1,41 @@
+"""Kubernetes probe: a workload's ready replicas >= min_ready, or the API server's /readyz.
+
+With no workload named it asks the API server itself: the cluster-level readiness that warm and
+cold mode judge an idle standby by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from failoverd import config
+from failoverd.errors import ActionError
+from failoverd.kube import Clusters, WorkloadKind, api_ready, ready_replicas
+from failoverd.probes import Observation
+
+
+class KubernetesProbe:
+    def __init__(self, spec: config.KubernetesProbe, clusters: Clusters) -> None:
+        self.spec, self.clusters = spec, clusters
+
+    async def __call__(self) -> Observation:
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.spec.timeout):
+                api = await self.clusters.api(self.spec.cluster)
+                if self.spec.deployment or self.spec.statefulset:
+                    kind: WorkloadKind = "deployment" if self.spec.deployment else "statefulset"
+                    name = self.spec.deployment or self.spec.statefulset or ""
+                    _, ready = await ready_replicas(api, kind, self.spec.namespace, name)
+                    ok = ready >= self.spec.min_ready
+                    detail = f"{kind} {self.spec.namespace}/{name} {ready} ready (min {self.spec.min_ready})"
+                else:
+                    ok, detail = await api_ready(api)
+        except TimeoutError:
+            return Observation(
+                False, time.perf_counter() - start, f"timeout after {self.spec.timeout:g}s"
+            )
+        except (ActionError, OSError) as e:
+            return Observation(False, time.perf_counter() - start, str(e)[:200])
+        return Observation(ok, time.perf_counter() - start, detail)

@@ -1,0 +1,126 @@
+"""The steps of a plan, made from a service's config: fence, prepare, switch, verify.
+
+Each step is one idempotent coroutine, so a plan resumed after a crash may run the step that
+was in flight again: scaling to N replicas twice is scaling to N once, an UPSERT twice is one
+UPSERT, and prepare/fence commands are documented to be idempotent. A failover fences the
+primary and prepares the standby; a failback fences and prepares per the `failback:` section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from failoverd import command, config, kube
+from failoverd.kube import Clusters
+from failoverd.machine import PlanKind
+from failoverd.plan import PlanRecord, RetryPolicy, Step, StepFn
+from failoverd.traffic import Switch
+
+FENCE_ATTEMPTS = 2  # fencing is best effort: an unreachable primary must not delay the failover
+
+
+class StepBook:
+    """Builds the step list of a plan and the coroutines that run its steps."""
+
+    def __init__(
+        self, service: str, cfg: config.ServiceConfig, switch: Switch, clusters: Clusters,
+        clock: Callable[[], float],
+    ) -> None:  # fmt: skip
+        self.service, self.cfg, self.switch, self.clusters, self.clock = (
+            service,
+            cfg,
+            switch,
+            clusters,
+            clock,
+        )
+
+    def sections(
+        self, kind: PlanKind
+    ) -> tuple[config.FenceConfig | None, config.PrepareConfig | None]:
+        if kind == "failover":
+            return self.cfg.fence, self.cfg.prepare
+        fb = self.cfg.failback or config.FailbackConfig()
+        return fb.fence, fb.prepare
+
+    def steps_for(self, kind: PlanKind) -> list[Step]:
+        fence, prepare = self.sections(kind)
+        steps = []
+        if fence is not None and (fence.scale or fence.command):
+            steps.append(Step("fence", best_effort=True))
+        if prepare is not None and (prepare.scale or prepare.command or prepare.restore):
+            steps.append(Step("prepare"))
+        return [*steps, Step("switch"), Step("verify")]
+
+    def functions(self) -> dict[str, StepFn]:
+        return {
+            "fence": self.fence,
+            "prepare": self.prepare,
+            "switch": self.switch_traffic,
+            "verify": self.verify,
+        }
+
+    def overrides(self, kind: PlanKind) -> dict[str, RetryPolicy]:
+        """Per-step limits: the step's own timeout where the config gives one."""
+        p = self.cfg.policy
+        fence, prepare = self.sections(kind)
+        out = {
+            "switch": RetryPolicy(
+                p.step_attempts, max(p.step_timeout, self.switch.switch_timeout + 1.0)
+            )
+        }
+        if fence is not None:
+            out["fence"] = RetryPolicy(min(FENCE_ATTEMPTS, p.step_attempts), fence.timeout)
+        if prepare is not None:
+            out["prepare"] = RetryPolicy(p.step_attempts, prepare.timeout)
+        return out
+
+    def _env(self, plan: PlanRecord, step: str, side: str) -> dict[str, str]:
+        return {
+            "FAILOVERD_SERVICE": self.service, "FAILOVERD_PLAN_ID": plan.id,
+            "FAILOVERD_PLAN_KIND": plan.kind, "FAILOVERD_STEP": step, "FAILOVERD_SIDE": side,
+            "FAILOVERD_FROM": plan.source, "FAILOVERD_TO": plan.target,
+        }  # fmt: skip
+
+    async def _scale(self, scales: list[config.ScaleStep], wait: bool) -> None:
+        for s in scales:
+            api = await self.clusters.api(s.cluster)
+            await kube.scale(api, s.kind, s.namespace, s.name, s.replicas)
+        if wait:
+            for s in scales:
+                api = await self.clusters.api(s.cluster)
+                await kube.wait_ready(api, s.kind, s.namespace, s.name, s.replicas)
+
+    async def _command(
+        self, spec: config.CommandSpec, plan: PlanRecord, step: Step, side: str
+    ) -> None:
+        try:
+            result = await command.run(spec.argv, spec.timeout, self._env(plan, step.name, side))
+        except command.CommandFailed as e:
+            step.output = e.tail
+            raise
+        step.output = result.tail
+
+    async def fence(self, plan: PlanRecord, step: Step) -> None:
+        """Stop the side losing traffic from taking writes: scale to 0 (and wait), run the command."""
+        fence, _ = self.sections(plan.kind)
+        assert fence is not None
+        await self._scale(fence.scale, wait=True)
+        if fence.command is not None:
+            await self._command(fence.command, plan, step, plan.source)
+
+    async def prepare(self, plan: PlanRecord, step: Step) -> None:
+        """Make the side gaining traffic able to serve: restore, scale up and wait, run the command."""
+        _, prepare = self.sections(plan.kind)
+        assert prepare is not None
+        if prepare.restore is not None:
+            raise NotImplementedError("restore from a snapshot is not built yet")
+        await self._scale(prepare.scale, wait=True)
+        if prepare.command is not None:
+            await self._command(prepare.command, plan, step, plan.target)
+
+    async def switch_traffic(self, plan: PlanRecord, step: Step) -> None:
+        await self.switch.switch(plan.target)
+
+    async def verify(self, plan: PlanRecord, step: Step) -> None:
+        await self.switch.verify(plan.target)
+        plan.rto_seconds = round(self.clock() - plan.outage_started, 6)
