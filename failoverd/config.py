@@ -497,7 +497,10 @@ class ScaleStep(Model):
 
 
 class RestoreStep(Model):
+    """Cold mode: apply the newest snapshot of an s3_snapshot job before scaling up."""
+
     snapshot_job: str
+    cluster: str | None = None  # default: the side being prepared (its label names a cluster)
 
 
 class PrepareConfig(Model):
@@ -626,6 +629,9 @@ class Config(Model):
             fb = svc.failback or FailbackConfig()
             for section in (svc.prepare, svc.fence, fb.prepare, fb.fence):
                 refs.update(s.cluster for s in (section.scale if section else []))
+            for prep, side in ((svc.prepare, svc.standby), (fb.prepare, svc.primary)):
+                if prep is not None and prep.restore is not None:
+                    refs.add(prep.restore.cluster or side)
             for job in svc.replication.values():
                 if job.kubernetes:
                     refs.update((job.kubernetes.source, job.kubernetes.to))

@@ -133,3 +133,63 @@ async def api_ready(api: k8s.ApiClient) -> tuple[bool, str]:
         return resp.status == 200, f"/readyz HTTP {resp.status}"
     except ApiException as e:
         return False, f"/readyz HTTP {e.status}"
+
+
+# --------------------------------------------------------------------------- objects
+
+# Fields the API server owns: copying them to another cluster is wrong or refused.
+_SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation",
+                    "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")  # fmt: skip
+
+# kind -> (API class, snake-case resource used in the client's method names)
+_KINDS: dict[str, tuple[type[Any], str]] = {
+    "ConfigMap": (k8s.CoreV1Api, "config_map"),
+    "Secret": (k8s.CoreV1Api, "secret"),
+    "Service": (k8s.CoreV1Api, "service"),
+    "Deployment": (k8s.AppsV1Api, "deployment"),
+    "StatefulSet": (k8s.AppsV1Api, "stateful_set"),
+}
+
+
+def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of obj without what is specific to the cluster it was read from."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_METADATA}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items()
+        if k != "kubectl.kubernetes.io/last-applied-configuration" and not k.startswith("deployment.kubernetes.io/")
+    }  # fmt: skip
+    meta.pop("annotations", None)
+    if annotations:
+        meta["annotations"] = annotations
+    out["metadata"] = meta
+    if obj.get("kind") == "Service":
+        spec = {
+            k: v
+            for k, v in (obj.get("spec") or {}).items()
+            if k not in ("clusterIP", "clusterIPs", "healthCheckNodePort")
+        }
+        spec["ports"] = [
+            {k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports", [])
+        ]
+        out["spec"] = spec
+    return out
+
+
+async def apply_object(api: k8s.ApiClient, obj: dict[str, Any]) -> str:
+    """Create obj, or patch it where it exists; returns "created" or "patched"."""
+    kind, meta = obj["kind"], obj["metadata"]
+    api_cls, res = _KINDS[kind]
+    client = api_cls(api)
+    what = f"apply {kind} {meta.get('namespace')}/{meta['name']}"
+    try:
+        try:
+            await getattr(client, f"create_namespaced_{res}")(meta["namespace"], obj)
+            return "created"
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        await getattr(client, f"patch_namespaced_{res}")(meta["name"], meta["namespace"], obj)
+        return "patched"
+    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, what) from None

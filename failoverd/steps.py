@@ -14,6 +14,7 @@ from failoverd import command, config, kube
 from failoverd.kube import Clusters
 from failoverd.machine import PlanKind
 from failoverd.plan import PlanRecord, RetryPolicy, Step, StepFn
+from failoverd.snapshots import SnapshotStore
 from failoverd.traffic import Switch
 
 FENCE_ATTEMPTS = 2  # fencing is best effort: an unreachable primary must not delay the failover
@@ -113,10 +114,21 @@ class StepBook:
         _, prepare = self.sections(plan.kind)
         assert prepare is not None
         if prepare.restore is not None:
-            raise NotImplementedError("restore from a snapshot is not built yet")
+            await self.restore(prepare.restore, plan, step)
         await self._scale(prepare.scale, wait=True)
         if prepare.command is not None:
             await self._command(prepare.command, plan, step, plan.target)
+
+    async def restore(self, restore: config.RestoreStep, plan: PlanRecord, step: Step) -> None:
+        """Apply the newest verified snapshot to the side being prepared (create or patch)."""
+        job = self.cfg.replication[restore.snapshot_job].s3_snapshot
+        assert job is not None  # config validation guarantees an s3_snapshot job
+        snapshot = await SnapshotStore(job).newest()
+        label = self.cfg.standby if plan.target == "standby" else self.cfg.primary
+        api = await self.clusters.api(restore.cluster or label)
+        for obj in snapshot.objects:
+            await kube.apply_object(api, kube.clean_object(obj))
+        step.output = f"restored {len(snapshot.objects)} objects from {snapshot.key}"
 
     async def switch_traffic(self, plan: PlanRecord, step: Step) -> None:
         await self.switch.switch(plan.target)

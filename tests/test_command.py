@@ -25,7 +25,7 @@ async def test_a_non_zero_exit_fails_with_the_last_line_and_keeps_the_tail():
 
 async def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path):
     marker = tmp_path / "late"
-    with pytest.raises(command.CommandFailed, match="timed out after 0.5s"):
+    with pytest.raises(command.CommandFailed, match=r"timed out after 0\.5s"):
         await command.run(["sh", "-c", f"(sleep 2; touch {marker}) & sleep 30"], 0.5)
     # the background child belonged to the killed process group: it never wakes up to write
     with pytest.raises(command.CommandFailed):

@@ -41,7 +41,7 @@ async def test_a_missing_workload_is_a_permanent_error(bj):
 
 
 async def test_the_kubernetes_probe_checks_ready_replicas_and_the_api_server(bj):
-    c, clusters = bj
+    _, clusters = bj
     dep = config.KubernetesProbe(cluster="beijing", deployment="web", min_ready=2)
     obs = await KubernetesProbe(dep, clusters)()
     assert obs.ok and obs.detail == "deployment default/web 3 ready (min 2)"

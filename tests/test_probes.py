@@ -7,6 +7,7 @@ import pytest
 
 from chaos import lab
 from failoverd import config, probes
+from failoverd.kube import Clusters
 
 
 def spec(**kind: dict) -> config.ProbeSpec:
@@ -21,7 +22,7 @@ async def backend():
 
 async def probe(s: config.ProbeSpec) -> probes.Observation:
     async with aiohttp.ClientSession() as session:
-        return await probes.build(s, session)()
+        return await probes.build(s, session, Clusters({}))()
 
 
 async def test_http_probe_is_healthy_on_an_expected_status(backend):
@@ -80,3 +81,10 @@ async def test_dns_probe_times_out_when_nothing_answers():
         )
     )
     assert not obs.ok
+
+
+async def test_command_probe_is_healthy_on_exit_0_and_says_why_not():
+    ok = await probe(spec(command={"argv": ["sh", "-c", "echo replica lag 0s"]}))
+    assert ok.ok and ok.detail == "replica lag 0s"
+    bad = await probe(spec(command={"argv": ["sh", "-c", "echo lag 90s; exit 2"]}))
+    assert not bad.ok and bad.detail == "sh exited 2: lag 90s"

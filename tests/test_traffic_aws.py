@@ -7,9 +7,9 @@ import pytest
 from moto import mock_aws
 
 from chaos import lab, lab_aws
-from failoverd import config
+from failoverd import aws, config
 from failoverd.errors import PermanentError, TransientError
-from failoverd.traffic import aws, build
+from failoverd.traffic import build
 
 
 @pytest.fixture

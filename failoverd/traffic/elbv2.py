@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from failoverd import config
+from failoverd import aws, config
 from failoverd.errors import PermanentError, TransientError
 from failoverd.machine import Side
-from failoverd.traffic import aws
 
 
 class Elbv2Switch:

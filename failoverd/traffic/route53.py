@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from failoverd import config
+from failoverd import aws, config
 from failoverd.errors import TransientError
 from failoverd.machine import Side
-from failoverd.traffic import aws, side_of
+from failoverd.traffic import side_of
 
 
 def _quoted(rtype: str, value: str) -> str:

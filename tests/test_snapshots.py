@@ -1,0 +1,124 @@
+"""Cold mode's restore: the newest snapshot from S3 (moto), verified, applied to a cluster."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import kmock
+import pytest
+from moto import mock_aws
+
+from chaos import lab_aws, lab_kube
+from failoverd import config, kube, snapshots
+from failoverd.errors import PermanentError
+from failoverd.machine import StartPlan
+from failoverd.plan import PlanRecord, Step
+from failoverd.steps import StepBook
+from failoverd.traffic import build
+
+OBJECTS = [
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "default",
+     "uid": "u-1", "resourceVersion": "42"}, "data": {"MODE": "dr"}},
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-db", "namespace": "default"},
+     "type": "Opaque", "data": {"password": "aHVudGVyMg=="}},
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+     "spec": {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7"], "type": "NodePort",
+              "ports": [{"port": 80, "nodePort": 30080}], "selector": {"app": "web"}}},
+]  # fmt: skip
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for k, v in lab_aws.CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
+        yield config.S3SnapshotJob(
+            cluster="beijing", namespaces=["default"], bucket="dr-snapshots", prefix="web/", keep=2
+        )
+
+
+async def write(job: config.S3SnapshotJob, objects: list, created: float) -> str:
+    store = snapshots.SnapshotStore(job)
+    sid = snapshots.new_id(created)
+    data = snapshots.encode(objects, snapshot_id=sid, created=created, cluster="beijing",
+                            namespaces=["default"], kinds=["ConfigMap", "Secret", "Service"])  # fmt: skip
+    return await store.put(sid, data)
+
+
+async def test_the_newest_snapshot_is_read_back_with_the_same_objects(s3):
+    await write(s3, OBJECTS[:1], created=1_000_000.0)
+    key = await write(s3, OBJECTS, created=2_000_000.0)
+    snap = await snapshots.SnapshotStore(s3).newest()
+    assert snap.key == key and snap.objects == OBJECTS
+    head = lab_aws.aws("s3", None).head_object(Bucket="dr-snapshots", Key=key)
+    assert head["ServerSideEncryption"] == "AES256"
+
+
+async def test_a_tampered_object_fails_its_checksum_and_the_restore_refuses_it(s3):
+    key = await write(s3, OBJECTS, created=1_000_000.0)
+    s3c = lab_aws.aws("s3", None)
+    doc = json.loads(gzip.decompress(s3c.get_object(Bucket="dr-snapshots", Key=key)["Body"].read()))
+    doc["objects"][1]["data"]["password"] = "b3duZWQ="  # someone edits the bundle
+    s3c.put_object(Bucket="dr-snapshots", Key=key, Body=gzip.compress(json.dumps(doc).encode()))
+    with pytest.raises(PermanentError, match="checksum mismatch for Secret default/web-db"):
+        await snapshots.SnapshotStore(s3).newest()
+
+
+async def test_no_snapshot_or_a_truncated_one_is_refused(s3):
+    with pytest.raises(PermanentError, match="no snapshot under s3://dr-snapshots/web/"):
+        await snapshots.SnapshotStore(s3).newest()
+    key = await write(s3, OBJECTS, created=1_000_000.0)
+    s3c = lab_aws.aws("s3", None)
+    data = s3c.get_object(Bucket="dr-snapshots", Key=key)["Body"].read()
+    s3c.put_object(Bucket="dr-snapshots", Key=key, Body=data[: len(data) // 2])
+    with pytest.raises(PermanentError, match="unreadable"):
+        await snapshots.SnapshotStore(s3).newest()
+
+
+async def test_prune_keeps_the_newest(s3):
+    keys = [await write(s3, OBJECTS[:1], created=1_000_000.0 + i * 60) for i in range(4)]
+    deleted = await snapshots.SnapshotStore(s3).prune()
+    assert sorted(deleted) == sorted(keys[:2])
+    assert await snapshots.SnapshotStore(s3).keys() == sorted(keys[2:], reverse=True)
+
+
+async def test_cold_prepare_restores_the_snapshot_into_the_standby_cluster(s3, tmp_path):
+    await write(s3, OBJECTS, created=1_000_000.0)
+    async with lab_kube.cluster("shanghai") as sh:
+        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [sh])
+        cfg = config.parse(f"""
+clusters:
+  beijing: {{kubeconfig: {kubeconfig}, context: shanghai}}
+  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
+services:
+  web:
+    mode: cold
+    primary: beijing
+    standby: shanghai
+    probes:
+      primary: [{{http: {{url: "http://127.0.0.1:1/"}}}}]
+      standby: [{{kubernetes: {{cluster: shanghai}}}}]
+    traffic:
+      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
+    prepare: {{restore: {{snapshot_job: snapshots}}}}
+    replication:
+      snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
+""")
+        svc = cfg.services["web"]
+        clusters = kube.Clusters(cfg.clusters)
+        book = StepBook("web", svc, build(svc.traffic), clusters, lambda: 0.0)
+        assert [s.name for s in book.steps_for("failover")] == ["prepare", "switch", "verify"]
+        plan = PlanRecord.new(
+            StartPlan("failover", "auto", "standby", "test", 0.0), book.steps_for("failover"), 0.0
+        )
+        step = Step("prepare")
+        await book.prepare(plan, step)
+        await book.prepare(plan, step)  # a resumed plan runs it again: same result
+        await clusters.close()
+        cm = sh.emulator.objects[kmock.resource("v1/configmaps"), "default", "web-config"].raw
+        assert cm["data"] == {"MODE": "dr"} and "uid" not in cm["metadata"]
+        svc_obj = sh.emulator.objects[kmock.resource("v1/services"), "default", "web"].raw
+        assert "clusterIP" not in svc_obj["spec"] and "nodePort" not in svc_obj["spec"]["ports"][0]
+        assert step.output.startswith("restored 3 objects from web/")
