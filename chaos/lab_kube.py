@@ -1,7 +1,7 @@
 """Kubernetes in the lab: kmock's KubernetesEmulator as a cluster on 127.0.0.1.
 
 The emulator is a real HTTP Kubernetes API (the real kubernetes-asyncio client talks to it),
-but it runs no controllers: nothing turns spec.replicas into ready pods. `ReplicaController`
+but it lacks the PUT (replace) verb, which `cluster()` adds, and it runs no controllers: nothing turns spec.replicas into ready pods. `ReplicaController`
 plays the Deployment/StatefulSet controller: after `delay` it sets status.readyReplicas to
 spec.replicas, so a prepare step really waits for readiness the way it would on a cluster.
 """
@@ -61,6 +61,15 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         for res in RESOURCES:
             emulator.resources[res] = {}
         emulator["get /readyz"] << b"ok"
+
+        # The emulator has no PUT (replace) verb; this does what the API server does with one:
+        # the stored object becomes the request's object, whole.
+        def replace(request: Any) -> Any:
+            key = (request.resource, request.namespace, request.name)
+            emulator.objects[key] = request.data
+            return emulator.objects[key].raw
+
+        emulator["put"] << replace
         yield Cluster(name, emulator, str(server.url).rstrip("/"))
 
 

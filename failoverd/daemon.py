@@ -17,11 +17,12 @@ from typing import Any, cast
 
 import aiohttp
 
-from failoverd import config, logs, probes, sdnotify, traffic
+from failoverd import config, logs, probes, replication, sdnotify, traffic
 from failoverd.api import ApiServer, CommandResult, make_app
 from failoverd.kube import Clusters
 from failoverd.machine import Command, Side
 from failoverd.metrics import Metrics
+from failoverd.replication.scheduler import Scheduler
 from failoverd.service import SIDES, BoundProbe, ServiceRunner
 from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord, Store
@@ -88,9 +89,27 @@ class Daemon:
             ]
         record = self.records.setdefault(name, ServiceRecord())
         switch = traffic.build(svc.traffic)
-        steps = StepBook(name, svc, switch, self.clusters, self.clock)
+        scheduler = None
+        if svc.replication:
+            jobs = {
+                job: replication.build(name, job, spec, svc.mode, self.clusters)
+                for job, spec in svc.replication.items()
+            }
+            scheduler = Scheduler(
+                name, svc.replication, jobs, record.replication, metrics=self.metrics, log=self.log,
+                objective_rpo=svc.objectives.rpo, clock=self.clock,
+                may_run=lambda: record.machine.active == "primary" and record.plan is None,
+            )  # fmt: skip
+        steps = StepBook(
+            name,
+            svc,
+            switch,
+            self.clusters,
+            self.clock,
+            rpo=scheduler.rpo if scheduler else _no_rpo,
+        )
         return ServiceRunner(
-            name, svc, record, bound, switch, steps,
+            name, svc, record, bound, switch, steps, replication=scheduler,
             metrics=self.metrics, persist=self.persist, log=self.log, clock=self.clock,
         )  # fmt: skip
 
@@ -205,6 +224,10 @@ class Daemon:
         await self.stop()
         self.log.info("stopped")
         return 0
+
+
+def _no_rpo(now: float) -> tuple[float | None, dict[str, float | None]]:
+    return None, {}
 
 
 def run(cfg: config.Config, config_path: Path | None) -> int:

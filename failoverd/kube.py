@@ -8,6 +8,7 @@ Errors come out classified: 401/403/404/422 mean the config or RBAC is wrong (Pe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any, Literal
 
@@ -142,13 +143,29 @@ _SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedField
                     "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")  # fmt: skip
 
 # kind -> (API class, snake-case resource used in the client's method names)
-_KINDS: dict[str, tuple[type[Any], str]] = {
+KINDS: dict[str, tuple[type[Any], str]] = {
     "ConfigMap": (k8s.CoreV1Api, "config_map"),
     "Secret": (k8s.CoreV1Api, "secret"),
     "Service": (k8s.CoreV1Api, "service"),
     "Deployment": (k8s.AppsV1Api, "deployment"),
     "StatefulSet": (k8s.AppsV1Api, "stateful_set"),
 }
+
+
+API_VERSIONS = {
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "Service": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+}
+
+
+def object_hash(obj: dict[str, Any]) -> str:
+    """A short stable hash of an object's content."""
+    return hashlib.sha256(
+        json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()[:16]
 
 
 def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +196,7 @@ def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
 async def apply_object(api: k8s.ApiClient, obj: dict[str, Any]) -> str:
     """Create obj, or patch it where it exists; returns "created" or "patched"."""
     kind, meta = obj["kind"], obj["metadata"]
-    api_cls, res = _KINDS[kind]
+    api_cls, res = KINDS[kind]
     client = api_cls(api)
     what = f"apply {kind} {meta.get('namespace')}/{meta['name']}"
     try:
@@ -193,3 +210,33 @@ async def apply_object(api: k8s.ApiClient, obj: dict[str, Any]) -> str:
         return "patched"
     except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
         raise classify(e, what) from None
+
+
+async def replace_object(
+    api: k8s.ApiClient, obj: dict[str, Any], resource_version: str | None
+) -> None:
+    """Replace an object whole (fields removed at the source go at the target too)."""
+    kind, meta = obj["kind"], obj["metadata"]
+    api_cls, res = KINDS[kind]
+    body = (
+        {**obj, "metadata": {**meta, "resourceVersion": resource_version}}
+        if resource_version
+        else obj
+    )
+    try:
+        await getattr(api_cls(api), f"replace_namespaced_{res}")(
+            meta["name"], meta["namespace"], body
+        )
+    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, f"replace {kind} {meta['namespace']}/{meta['name']}") from None
+
+
+async def delete_object(api: k8s.ApiClient, kind: str, namespace: str, name: str) -> None:
+    api_cls, res = KINDS[kind]
+    try:
+        await getattr(api_cls(api), f"delete_namespaced_{res}")(name, namespace)
+    except ApiException as e:
+        if e.status != 404:  # already gone is what we wanted
+            raise classify(e, f"delete {kind} {namespace}/{name}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, f"delete {kind} {namespace}/{name}") from None

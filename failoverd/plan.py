@@ -52,6 +52,9 @@ class PlanRecord:
     finished: float | None = None
     rto_seconds: float | None = None
     rpo_seconds: float | None = None
+    rpo_jobs: dict[str, float | None] = field(
+        default_factory=dict
+    )  # age of each job's newest success
     error: str | None = None
 
     @staticmethod

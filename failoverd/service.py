@@ -19,6 +19,7 @@ from failoverd.api import CommandResult
 from failoverd.machine import Decision, ServiceState, Side, StartPlan, State
 from failoverd.metrics import Metrics
 from failoverd.plan import PlanRecord, PlanRunner, RetryPolicy, Step
+from failoverd.replication.scheduler import Scheduler
 from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord
 from failoverd.traffic import Switch
@@ -61,8 +62,10 @@ class ServiceRunner:
         log: Any,
         clock: Callable[[], float] = time.time,
         notify: Callable[[str, str, str], None] = lambda service, event, message: None,
+        replication: Scheduler | None = None,
     ) -> None:
         self.name, self.cfg, self.record = name, cfg, record
+        self.replication = replication
         self.policy = policy_of(cfg)
         self.bound, self.switch, self.steps = bound, switch, steps
         self.metrics, self.persist, self.clock, self.notify = metrics, persist, clock, notify
@@ -80,16 +83,22 @@ class ServiceRunner:
         loop = asyncio.get_running_loop()
         interval = self.cfg.policy.interval
         deadline = loop.time()
-        while not self.stopping.is_set():
-            await self.round()
-            deadline += interval
-            now = loop.time()
-            if deadline <= now:  # a round overran: skip the ticks it ate, keep the phase
-                deadline += math.ceil((now - deadline) / interval) * interval
-            try:
-                await asyncio.wait_for(self.stopping.wait(), deadline - now)
-            except TimeoutError:
-                pass
+        jobs = asyncio.create_task(self.replication.run()) if self.replication else None
+        try:
+            while not self.stopping.is_set():
+                await self.round()
+                deadline += interval
+                now = loop.time()
+                if deadline <= now:  # a round overran: skip the ticks it ate, keep the phase
+                    deadline += math.ceil((now - deadline) / interval) * interval
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), deadline - now)
+                except TimeoutError:
+                    pass
+        finally:
+            if jobs is not None:
+                jobs.cancel()
+                await asyncio.gather(jobs, return_exceptions=True)
 
     async def round(self) -> Decision:
         """Run every probe of both sides concurrently, then decide."""
@@ -219,6 +228,7 @@ class ServiceRunner:
             trigger=plan.trigger,
             result=plan.result,
             rto_seconds=plan.rto_seconds,
+            rpo_seconds=plan.rpo_seconds,
             error=plan.error,
         )
         self.apply(
@@ -259,7 +269,7 @@ class ServiceRunner:
         st = self.record.machine
         if current is not None and current != st.active:
             reason = f"traffic already points at the {current}: adopting it"
-            adopted = replace(ServiceState.settled(current, st.last_move_at))
+            adopted = ServiceState.settled(current, st.last_move_at)
             if st.state == State.PAUSED:
                 adopted = replace(adopted, state=State.PAUSED)
             self.apply(Decision(adopted, (), reason))
@@ -281,7 +291,7 @@ class ServiceRunner:
             "blocked": st.blocked.value if st.blocked else None,
             "ready": {side: machine.ready(st, side, self.policy) for side in SIDES},
             "probes": self.last_round,
-            "replication": {},
+            "replication": self.replication.status() if self.replication else {},
             "plan": self.record.plan,
             "last_failover": self.record.last_failover,
         }

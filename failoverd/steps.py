@@ -26,14 +26,10 @@ class StepBook:
     def __init__(
         self, service: str, cfg: config.ServiceConfig, switch: Switch, clusters: Clusters,
         clock: Callable[[], float],
+        rpo: Callable[[float], tuple[float | None, dict[str, float | None]]] = lambda now: (None, {}),
     ) -> None:  # fmt: skip
-        self.service, self.cfg, self.switch, self.clusters, self.clock = (
-            service,
-            cfg,
-            switch,
-            clusters,
-            clock,
-        )
+        self.service, self.cfg, self.switch, self.clusters = service, cfg, switch, clusters
+        self.clock, self.rpo = clock, rpo
 
     def sections(
         self, kind: PlanKind
@@ -131,6 +127,9 @@ class StepBook:
         step.output = f"restored {len(snapshot.objects)} objects from {snapshot.key}"
 
     async def switch_traffic(self, plan: PlanRecord, step: Step) -> None:
+        """Move the traffic; the RPO is what replication had delivered at this moment."""
+        if plan.kind == "failover":
+            plan.rpo_seconds, plan.rpo_jobs = self.rpo(self.clock())
         await self.switch.switch(plan.target)
 
     async def verify(self, plan: PlanRecord, step: Step) -> None:

@@ -34,6 +34,7 @@ class ServiceRecord:
     plan: dict[str, Any] | None = None
     last_failover: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    replication: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> newest success...
 
     def add_event(self, event: dict[str, Any]) -> None:
         self.history.insert(0, event)
@@ -117,6 +118,7 @@ class Store:
                     plan=rec.get("plan"),
                     last_failover=rec.get("last_failover"),
                     history=list(rec.get("history", [])),
+                    replication=dict(rec.get("replication", {})),
                 )
                 for name, rec in data["services"].items()
             }
@@ -135,6 +137,7 @@ class Store:
                     "plan": r.plan,
                     "last_failover": r.last_failover,
                     "history": r.history,
+                    "replication": r.replication,
                 }
                 for name, r in records.items()
             },

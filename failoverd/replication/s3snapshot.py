@@ -1,0 +1,34 @@
+"""S3 snapshot job: a consistent bundle of the listed kinds and namespaces, one S3 object per
+snapshot (format in failoverd/snapshots.py), then retention: keep the `keep` newest."""
+
+from __future__ import annotations
+
+import time
+
+from failoverd import config, kube, snapshots
+from failoverd.kube import Clusters
+from failoverd.replication.kubesync import read_objects
+
+
+class S3Snapshot:
+    def __init__(self, spec: config.S3SnapshotJob, clusters: Clusters) -> None:
+        self.spec, self.clusters = spec, clusters
+        self.store = snapshots.SnapshotStore(spec)
+
+    async def __call__(self) -> str:
+        api = await self.clusters.api(self.spec.cluster)
+        objects = [
+            kube.clean_object(o)
+            for ns in self.spec.namespaces
+            for kind in self.spec.kinds
+            for o in await read_objects(api, ns, kind)
+        ]
+        now = time.time()
+        sid = snapshots.new_id(now)
+        data = snapshots.encode(objects, snapshot_id=sid, created=now, cluster=self.spec.cluster,
+                                namespaces=self.spec.namespaces, kinds=list(self.spec.kinds))  # fmt: skip
+        key = await self.store.put(sid, data)
+        pruned = await self.store.prune()
+        return f"{len(objects)} objects to s3://{self.spec.bucket}/{key}" + (
+            f", pruned {len(pruned)}" if pruned else ""
+        )

@@ -1,0 +1,153 @@
+"""Runs one service's replication jobs and keeps the account RPO is computed from.
+
+Each job runs every `every` on monotonic deadlines (a slow run delays the next, missed ticks
+are skipped, a job never runs twice at once), bounded by its timeout. Jobs run only while
+traffic is on the primary and no plan is in flight (after a failover, copying from the old
+primary would overwrite the new one), and only on the leader. The newest success of each job
+is persisted with the service, so the RPO stays honest across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from failoverd import config
+from failoverd.metrics import Metrics
+from failoverd.replication import Job
+
+DEFAULT_TIMEOUT = 300.0
+
+
+class Scheduler:
+    def __init__(
+        self, service: str, specs: dict[str, config.ReplicationJob], jobs: dict[str, Job],
+        state: dict[str, dict[str, Any]], *, metrics: Metrics, log: Any, objective_rpo: float | None,
+        may_run: Callable[[], bool] = lambda: True, clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.service, self.specs, self.jobs, self.state = service, specs, jobs, state
+        self.metrics, self.objective_rpo, self.may_run, self.clock = (
+            metrics,
+            objective_rpo,
+            may_run,
+            clock,
+        )
+        self.log = log.bind(service=service)
+        self.over_objective = False
+        for name in jobs:
+            st = self.state.setdefault(
+                name, {"last_success": None, "last_error": None, "failures": 0}
+            )
+            if st.get("last_success") is not None:
+                self.metrics.replication_last_success.labels(service, name).set(st["last_success"])
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._loop(name) for name in self.jobs))
+
+    async def _loop(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        every = self.specs[name].every
+        deadline = loop.time()
+        paused = False
+        while True:
+            if self.may_run():
+                if paused:
+                    self.log.info("replication_resumed", job=name)
+                paused = False
+                await self.run_once(name)
+            elif not paused:
+                paused = True
+                self.log.warning(
+                    "replication_paused", job=name, reason="traffic is not on the primary"
+                )
+            self.check_objective()
+            deadline += every
+            now = loop.time()
+            if deadline <= now:  # a run overran: skip the ticks it ate
+                deadline += math.ceil((now - deadline) / every) * every
+            await asyncio.sleep(deadline - now)
+
+    async def run_once(self, name: str) -> bool:
+        """One run of a job, recorded; True on success."""
+        st, spec = self.state[name], self.specs[name]
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(spec.timeout or DEFAULT_TIMEOUT):
+                note = await self.jobs[name]()
+        except Exception as e:
+            error = (
+                f"timed out after {spec.timeout or DEFAULT_TIMEOUT:g}s"
+                if isinstance(e, TimeoutError)
+                else str(e)
+            )
+            st["last_error"], st["failures"] = error[:500], st.get("failures", 0) + 1
+            self.metrics.replication_failures.labels(self.service, name).inc()
+            self.log.warning("replication_failed", job=name, error=st["last_error"])
+            ok = False
+        else:
+            st["last_success"], st["last_error"], st["last_note"] = self.clock(), None, note
+            self.metrics.replication_last_success.labels(self.service, name).set(st["last_success"])
+            self.log.debug("replication_done", job=name, note=note)
+            ok = True
+        self.metrics.replication_duration.labels(self.service, name).observe(
+            time.perf_counter() - started
+        )
+        return ok
+
+    def ages(self, now: float) -> dict[str, float | None]:
+        """Seconds since each job's newest success (None: it never succeeded)."""
+        out: dict[str, float | None] = {}
+        for name in self.jobs:
+            last = self.state[name].get("last_success")
+            out[name] = None if last is None else round(max(0.0, now - last), 3)
+        return out
+
+    def rpo(self, now: float) -> tuple[float | None, dict[str, float | None]]:
+        """The service's RPO now: the largest job age (None when a job never succeeded)."""
+        ages = self.ages(now)
+        if not ages or any(a is None for a in ages.values()):
+            return None, ages
+        return max(a for a in ages.values() if a is not None), ages
+
+    def check_objective(self) -> None:
+        """Log once when the RPO crosses objectives.rpo, and once when it is back under."""
+        if self.objective_rpo is None or not self.jobs:
+            return
+        rpo, ages = self.rpo(self.clock())
+        over = rpo is None or rpo > self.objective_rpo
+        if over != self.over_objective:
+            self.over_objective = over
+            if over:
+                self.log.warning(
+                    "rpo_objective_exceeded",
+                    rpo_seconds=rpo,
+                    objective=self.objective_rpo,
+                    ages=ages,
+                )
+            else:
+                self.log.info("rpo_objective_met", rpo_seconds=rpo, objective=self.objective_rpo)
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        rpo, ages = self.rpo(now)
+        jobs = {
+            name: {"age_seconds": ages[name], "last_success": st.get("last_success"), "last_error": st.get("last_error"),
+                   "failures": st.get("failures", 0), "last_note": st.get("last_note")}
+            for name, st in ((n, self.state[n]) for n in self.jobs)
+        }  # fmt: skip
+        warning = None
+        if (
+            self.objective_rpo is not None
+            and self.jobs
+            and (rpo is None or rpo > self.objective_rpo)
+        ):
+            warning = f"RPO {rpo if rpo is not None else 'unknown'}s exceeds the objective {self.objective_rpo:g}s"
+        return {
+            "jobs": jobs,
+            "rpo_seconds": rpo,
+            "rpo_objective_seconds": self.objective_rpo,
+            "warning": warning,
+        }
