@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv bind9 bench clean
+.PHONY: demo test lint venv bind9 bench chaos chaos-quick clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: $(STAMP)
 
 bench: $(STAMP) bind9
 	$(PY) chaos/bench_failover.py --outages 20
+
+# Fault scenarios against the real daemon on loopback (chaos/scenarios/*.yaml).
+chaos: $(STAMP) bind9
+	$(PY) chaos/run.py
+
+chaos-quick: $(STAMP) bind9
+	$(PY) chaos/run.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -101,7 +102,7 @@ class Bind:
             if ready:
                 line = self.proc.stderr.readline().decode(errors="replace")
                 seen.append(line)
-                if " running" in line and "running as" not in line:
+                if line.rstrip().endswith(" running"):  # not the "running on Linux" banner
                     threading_drain(self.proc.stderr)
                     return
                 if not line and self.proc.poll() is not None:
@@ -162,7 +163,8 @@ class Backend:
     """An HTTP health endpoint on 127.0.0.1 whose answer a test switches.
 
     modes: "up" (200), "503", "down" (socket closed: connection refused), "slow" (answers
-    after `delay`), or a pattern: an iterator of booleans consumed one per request.
+    after `delay`), or a pattern: an iterator of booleans consumed one per request; on top of
+    any answering mode, `rate` (random 503s) and `jitter` (random extra latency).
     """
 
     port: int = field(default_factory=free_port)
@@ -185,8 +187,16 @@ class Backend:
             self._waiters.append((n, fut))
             await fut
 
+    rate: float = 0.0  # chance that a request fails (503), in every mode that answers
+    jitter: float = 0.0  # extra latency, uniform in [0, jitter] seconds
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
     async def _health(self, _: web.Request) -> web.Response:
         self.requests += 1
+        if self.jitter:
+            await asyncio.sleep(self.rng.uniform(0, self.jitter))
+        if self.rate and self.rng.random() < self.rate:
+            return web.Response(status=503, text="random failure")
         for n, fut in [w for w in self._waiters if w[0] <= self.requests]:
             self._waiters.remove((n, fut))
             if not fut.done():

@@ -341,7 +341,7 @@ class Policy(Model):
     quorum: Quorum = "majority"
     auto_failback: bool = False
     hold_down: Duration = 600.0
-    step_attempts: int = Field(default=8, ge=1, le=100)
+    step_attempts: int = Field(default=12, ge=1, le=100)
     step_timeout: Duration = 10.0
 
     @field_validator("interval", "step_timeout")
@@ -587,6 +587,13 @@ class ServiceConfig(Model):
     def _v_service(self) -> ServiceConfig:
         if self.primary == self.standby:
             raise ValueError("primary and standby must be different sides")
+        for side, specs in (("primary", self.probes.primary), ("standby", self.probes.standby)):
+            for i, p in enumerate(specs):
+                if p.spec.timeout > self.policy.interval:
+                    raise ValueError(
+                        f"probes.{side}[{i}].{p.kind}.timeout {p.spec.timeout:g}s is longer than policy.interval "
+                        f"{self.policy.interval:g}s: rounds would overrun and detection would slow down"
+                    )
         if self.mode != "hot" and not any(p.spec.role == "cluster" for p in self.probes.standby):
             raise ValueError(
                 f"mode {self.mode} expects the standby app to be down, so probes.standby needs a "

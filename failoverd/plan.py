@@ -82,7 +82,7 @@ StepFn = Callable[[PlanRecord, Step], Awaitable[None]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 8
+    attempts: int = 12
     timeout: float = 10.0  # per attempt
     backoff_initial: float = 0.2
     backoff_max: float = 5.0

@@ -185,3 +185,10 @@ def test_schema_prints_the_json_schema():
     schema = json.loads(r.stdout)
     assert r.returncode == 0 and "services" in schema["properties"]
     assert schema["$defs"]["Policy"]["properties"]["interval"]["type"] == "string"
+
+
+def test_a_probe_timeout_longer_than_the_interval_is_an_error():
+    (err,) = errors(TEMPLATE.replace("policy: {}", "policy: {interval: 500ms}"))
+    assert err.startswith(
+        "f.yaml:2: services.web: probes.primary[0].http.timeout 1s is longer than policy.interval 0.5s"
+    )

@@ -1,0 +1,288 @@
+"""The chaos lab: run fault scenarios against `failoverd run` on loopback and judge them.
+
+    python chaos/run.py [--quick] [--only NAME ...] [--results DIR]
+
+Each scenario is a YAML file in chaos/scenarios/: a timeline of faults and an expected outcome.
+The lab is a real BIND, HTTP backends whose health is switched, and the daemon as a process with
+the default policy (quick runs shorten the interval to 500ms; thresholds stay the defaults).
+Each side has three probes (two HTTP, one TCP) and the default quorum (majority).
+Writes DIR/NAME.json per scenario and prints one verdict line each; exits 1 if any failed.
+
+Timeline steps (run in order):
+    {wait: EVENT, ...fields}      await a daemon log event (e.g. wait: side_ready, side: standby)
+    {sleep: 20s}                  let a fault last
+    {primary|standby: MODE, ...}  up | down | 503 | slow (delay) | flaky (rate, jitter) | flap (pattern)
+    {dns: down|up}                stop or restart BIND
+    {daemon: kill|restart|hup-broken|second}
+    {mark: NAME}                  remember now (expect.detect_within measures from mark "outage")
+A scenario may add `policy:` (over the defaults) and `service:` (merged into the service).
+Expectations: failovers, state, active, dns, detect_within (seconds or "policy"),
+switch_attempts_at_least, events (that must be logged), second_exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chaos import lab
+from failoverd.durations import parse_duration
+
+HERE = Path(__file__).resolve().parent
+DEFAULTS = {"interval": 2.0, "failure_threshold": 3}
+
+
+def probes(b: lab.Backend, timeout: str) -> list[dict[str, Any]]:
+    return [
+        {"http": {"name": "healthz", "url": b.url, "timeout": timeout}},
+        {"http": {"name": "healthz-2", "url": b.url + "?probe=2", "timeout": timeout}},
+        {"tcp": {"name": "tcp", "host": lab.LOOPBACK, "port": b.port, "timeout": timeout}},
+    ]
+
+
+class Run:
+    """One scenario run: its lab, its daemon, its measurements."""
+
+    def __init__(self, scenario: dict[str, Any], bind: lab.Bind, quick: bool, tmp: Path) -> None:
+        self.sc, self.bind, self.quick, self.tmp = scenario, bind, quick, tmp
+        self.marks: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.second_exit: int | None = None
+        self.policy = {"interval": "500ms"} if quick else {}
+        self.policy.update(scenario.get("policy", {}))
+        self.probe_timeout = "400ms" if quick else "1s"  # the default, within the interval
+
+    def config(self, primary: lab.Backend, standby: lab.Backend) -> dict[str, Any]:
+        token = self.tmp / "token"
+        token.write_text("chaos")
+        cfg = lab.hot_config(
+            self.bind, primary, standby, self.tmp, lab.free_port(), token, interval="2s"
+        )
+        svc = cfg["services"]["webapp"]
+        svc["policy"] = dict(self.policy)  # the defaults, but for what the scenario sets
+        svc["probes"] = {
+            "primary": probes(primary, self.probe_timeout),
+            "standby": probes(standby, self.probe_timeout),
+        }
+        svc.update(self.sc.get("service", {}))
+        return cfg
+
+    async def backend(self, b: lab.Backend, step: dict[str, Any], mode: str) -> None:
+        b.rate, b.jitter, b.pattern = 0.0, 0.0, None
+        if mode == "down":
+            await b.down()
+            return
+        await b.up()
+        if mode == "503":
+            b.mode = "503"
+        elif mode == "slow":
+            b.mode, b.delay = "slow", parse_duration(step.get("delay", "2s"))
+        elif mode == "flaky":
+            b.rate, b.jitter = (
+                float(step.get("rate", 0.1)),
+                parse_duration(step.get("jitter", "0s")),
+            )
+        elif mode == "flap":
+            b.flap([bool(x) for x in step["pattern"]])
+
+    async def execute(self) -> dict[str, Any]:
+        self.bind.set_record(lab.PRIMARY_IP)
+        async with lab.backends(2) as (primary, standby):
+            path = lab.write_config(self.tmp / "failoverd.yaml", self.config(primary, standby))
+            api_port = int(yaml.safe_load(path.read_text())["api"]["listen"].rsplit(":", 1)[1])
+            d = lab.Daemon(path, api_port, "chaos")
+            self.daemons = [d]
+            await d.start()
+            started = time.monotonic()
+            try:
+                for step in self.sc["timeline"]:
+                    d = await self.step(step, d, primary, standby, path)
+                status = await self.status(d)
+            finally:
+                for each in self.daemons:
+                    await each.kill()
+                with contextlib.suppress(Exception):
+                    self.bind.start() if self.bind.proc is None else None
+            return self.judge(status, started)
+
+    async def step(
+        self,
+        step: dict[str, Any],
+        d: lab.Daemon,
+        primary: lab.Backend,
+        standby: lab.Backend,
+        path: Path,
+    ) -> lab.Daemon:
+        if "wait" in step:
+            fields = {k: v for k, v in step.items() if k not in ("wait", "timeout", "nth")}
+            await d.wait_for(
+                step["wait"],
+                timeout=parse_duration(step.get("timeout", "60s")),
+                nth=step.get("nth", 1),
+                **fields,
+            )
+        elif "sleep" in step:
+            await asyncio.sleep(parse_duration(step["sleep"]))
+        elif "mark" in step:
+            self.marks[step["mark"]] = time.monotonic()
+        elif "primary" in step or "standby" in step:
+            side = "primary" if "primary" in step else "standby"
+            await self.backend(primary if side == "primary" else standby, step, step[side])
+        elif "dns" in step:
+            self.bind.stop() if step["dns"] == "down" else self.bind.start()
+        elif step.get("daemon") == "kill":
+            await d.kill()
+        elif step.get("daemon") == "restart":
+            d = lab.Daemon(path, d.api_port, "chaos")
+            self.daemons.append(d)
+            await d.start()
+        elif step.get("daemon") == "hup-broken":
+            path.write_text(path.read_text().replace("services:", "services:\n  broken: [", 1))
+            await d.signal(__import__("signal").SIGHUP)
+        elif step.get("daemon") == "second":
+            second = lab.Daemon(path, lab.free_port(), "chaos")
+            second.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "failoverd", "run", "-c", str(path),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+            _, err = await asyncio.wait_for(second.proc.communicate(), 30)
+            self.second_exit = second.proc.returncode
+            self.notes.append(err.decode().strip().splitlines()[-1] if err else "")
+        else:
+            raise ValueError(f"unknown timeline step {step}")
+        return d
+
+    async def status(self, d: lab.Daemon) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.get(f"{d.api}/v1/status") as r:
+            svc: dict[str, Any] = (await r.json())["services"]["webapp"]
+            return svc
+
+    def judge(self, status: dict[str, Any], started: float) -> dict[str, Any]:
+        exp = self.sc.get("expect", {})
+        lines = [ln for d in self.daemons for ln in d.lines]
+        plans = [
+            ln for ln in lines if ln.get("event") == "plan_start" and ln.get("kind") == "failover"
+        ]
+        done = [
+            ln
+            for ln in lines
+            if ln.get("event") == "plan_done"
+            and ln.get("kind") == "failover"
+            and ln.get("result") == "success"
+        ]
+        answer = self.bind.answer()
+        dns_side = (
+            "primary"
+            if answer == [lab.PRIMARY_IP]
+            else "standby"
+            if answer == [lab.STANDBY_IP]
+            else str(answer)
+        )
+        failures: list[str] = []
+        measured: dict[str, Any] = {"failovers": len(done), "failover_plans_started": len(plans), "state": status["state"],
+                                    "active": status["active"], "dns": dns_side, "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+        for key in ("failovers", "state", "active", "dns"):
+            if key in exp and measured[key] != exp[key]:
+                failures.append(f"{key} is {measured[key]!r}, expected {exp[key]!r}")
+        if "detect_within" in exp:
+            interval = parse_duration(self.policy.get("interval", "2s"))
+            threshold = int(self.policy.get("failure_threshold", DEFAULTS["failure_threshold"]))
+            timeout = parse_duration(self.probe_timeout)
+            limit = (
+                interval * threshold + timeout
+                if exp["detect_within"] == "policy"
+                else float(exp["detect_within"])
+            )
+            detected = plans[0]["_t"] - self.marks["outage"] if plans else None
+            measured["detect_seconds"], measured["detect_limit_seconds"] = (
+                detected and round(detected, 3),
+                limit,
+            )
+            # +50ms: the decision time is when its log line reached us through the pipe
+            if detected is None or detected > limit + 0.05:
+                failures.append(f"detected in {detected}s, limit {limit:g}s")
+        if "switch_attempts_at_least" in exp:
+            steps = (status.get("last_failover") or {}).get("steps", [])
+            attempts = next((s["attempts"] for s in steps if s["name"] == "switch"), 0)
+            measured["switch_attempts"] = attempts
+            if attempts < exp["switch_attempts_at_least"]:
+                failures.append(
+                    f"switch took {attempts} attempts, expected >= {exp['switch_attempts_at_least']}"
+                )
+        for event in exp.get("events", []):
+            if not any(ln.get("event") == event for ln in lines):
+                failures.append(f"no {event} logged")
+        if "second_exit" in exp:
+            measured["second_exit"] = self.second_exit
+            if self.second_exit != exp["second_exit"]:
+                failures.append(
+                    f"the second daemon exited {self.second_exit}, expected {exp['second_exit']}"
+                )
+        return {"name": self.sc["name"], "verdict": "FAIL" if failures else "PASS", "failures": failures,
+                "measured": measured, "notes": self.notes, "policy": self.policy}  # fmt: skip
+
+
+def verdict_line(result: dict[str, Any]) -> str:
+    m = result["measured"]
+    bits = [f"failovers={m['failovers']}", f"state={m['state']}", f"dns={m['dns']}"]
+    if "detect_seconds" in m:
+        bits.append(f"detected={m['detect_seconds']}s/limit={m['detect_limit_seconds']:g}s")
+    if "switch_attempts" in m:
+        bits.append(f"switch_attempts={m['switch_attempts']}")
+    why = f" ({'; '.join(result['failures'])})" if result["failures"] else ""
+    return f"{result['verdict']} {result['name']}: {' '.join(bits)} in {m['seconds']}s{why}"
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    files = sorted((HERE / "scenarios").glob("*.yaml"))
+    scenarios = [yaml.safe_load(f.read_text()) for f in files]
+    if args.only:
+        scenarios = [s for s in scenarios if s["name"] in args.only]
+    elif args.quick:
+        scenarios = [s for s in scenarios if s.get("quick", True)]
+    args.results.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="failoverd-chaos-"))
+    bind = lab.make_bind(tmp / "bind")
+    bind.start()
+    failed = 0
+    try:
+        for sc in scenarios:
+            run_dir = tmp / sc["name"]
+            run_dir.mkdir()
+            try:
+                result = await Run(sc, bind, args.quick, run_dir).execute()
+            except (AssertionError, TimeoutError) as e:
+                result = {"name": sc["name"], "verdict": "FAIL", "failures": [" / ".join(str(e).splitlines()[:4])],
+                          "measured": {"failovers": "?", "state": "?", "dns": "?", "seconds": "?"}, "notes": []}  # fmt: skip
+            (args.results / f"{sc['name']}.json").write_text(json.dumps(result, indent=2))
+            print(verdict_line(result), flush=True)
+            failed += result["verdict"] != "PASS"
+    finally:
+        bind.stop()
+    print(f"{len(scenarios) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="the CI set: no soak, interval 500ms")
+    ap.add_argument("--only", nargs="*", help="run only these scenarios (by name)")
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    return asyncio.run(main_async(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
