@@ -88,7 +88,7 @@ class Bind:
             self.proc.stderr.close()
         self.proc = None
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         """Start named and return once it logs that it is running."""
         named = shutil.which("named") or "/usr/sbin/named"
         self.proc = subprocess.Popen(

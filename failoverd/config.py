@@ -287,7 +287,7 @@ class CommandSpec(Model):
 
 
 class CommandProbe(CommandSpec, ProbeBase):
-    timeout: Duration = 5.0
+    timeout: Duration = 1.0
 
 
 PROBE_KINDS = ("http", "tcp", "dns", "kubernetes", "command")

@@ -225,6 +225,8 @@ async def run(keep_running: bool = False, out: TextIO = sys.stdout) -> int:
         )
         await lab.primary.down()
         svc = await _wait(timeline, lambda s: s["state"] == "standby_active", 20)
+        seen = daemon.runners["webapp"].rounds  # one more round, to show the switched record
+        await _wait(timeline, lambda s: daemon.runners["webapp"].rounds > seen, 5)
         lf = svc["last_failover"]
         steps = ", ".join(f"{s['name']} {s['duration_seconds'] * 1000:.0f} ms" for s in lf["steps"])
         print(

@@ -8,8 +8,10 @@ plan. It knows nothing of the other services, the API or signals: daemon.py wire
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -79,12 +81,20 @@ class ServiceRunner:
     # ----------------------------------------------------------------- the round loop
 
     async def run(self) -> None:
-        """Probe every `interval` on monotonic deadlines until stop(); missed ticks are skipped."""
+        """Probe every `interval` on monotonic deadlines until stop(); missed ticks are skipped.
+
+        Each service keeps a phase of its own within the interval (stable per service name, the
+        first round waits for it), so that many services do not all probe in the same instant:
+        bursts would queue at the targets and in the loop and show up as interval jitter.
+        """
         loop = asyncio.get_running_loop()
         interval = self.cfg.policy.interval
-        deadline = loop.time()
+        phase = zlib.crc32(self.name.encode()) % 1000 / 1000 * interval
+        deadline = loop.time() + phase
         jobs = asyncio.create_task(self.replication.run()) if self.replication else None
         try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), phase)
             while not self.stopping.is_set():
                 await self.round()
                 deadline += interval

@@ -18,7 +18,9 @@ def warm(daemon, **policy) -> dict:
     cfg = daemon.config(interval="500ms", failure_threshold=3, recovery_threshold=2, **policy)
     svc = cfg["services"]["webapp"]
     svc["mode"] = "warm"
-    svc["probes"]["standby"].append({"command": {"argv": ["true"], "role": "cluster"}})
+    svc["probes"]["standby"].append(
+        {"command": {"argv": ["true"], "role": "cluster", "timeout": "300ms"}}
+    )
     return cfg
 
 
@@ -132,7 +134,7 @@ async def test_warm_mode_scales_the_standby_up_fences_the_primary_and_failback_r
         }
         svc["probes"]["standby"] = [
             {"http": {"url": sides[1].url, "timeout": "300ms"}},
-            {"kubernetes": {"cluster": "shanghai"}},  # the API server's /readyz
+            {"kubernetes": {"cluster": "shanghai", "timeout": "300ms"}},  # the API server's /readyz
         ]
         svc["fence"], svc["prepare"] = scale("beijing", 0), scale("shanghai", 3)
         svc["failback"] = {"fence": scale("shanghai", 0), "prepare": scale("beijing", 3)}
