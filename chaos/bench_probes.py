@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +32,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import lab  # noqa: E402
+import itertools
+
+from chaos import lab
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -91,7 +92,7 @@ class Sink:
             if s != src:
                 continue
             window = [t for t in ts if since <= t < until]
-            out += [abs((b - a) - interval) for a, b in zip(window, window[1:], strict=False)]
+            out += [abs((b - a) - interval) for a, b in itertools.pairwise(window)]
         return out
 
 
@@ -117,7 +118,7 @@ def daemon_config(
                     side: [{"http": {"url": sink.url("failoverd", f"{i}-{side}"), "timeout": "1s"}}]
                     for side in ("primary", "standby")
                 },
-            }  # fmt: skip
+            }
             for i in range(services)
         },
     }
@@ -259,10 +260,10 @@ async def bench_scale(sizes: list[int], seconds: float, warmup: float) -> dict[s
 
 
 def plot_probes(result: dict[str, Any], path: Path) -> None:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     names = ["failoverd", "blackbox_exporter"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -276,10 +277,10 @@ def plot_probes(result: dict[str, Any], path: Path) -> None:
 
 
 def plot_scale(result: dict[str, Any], path: Path) -> None:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     rows = result["rows"]
     n = [r["services"] for r in rows]
