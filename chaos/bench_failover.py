@@ -24,8 +24,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import aiohttp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chaos import lab
@@ -48,7 +46,7 @@ async def bench(outages: int, interval: str, threshold: int) -> dict:
     token.write_text("bench-token")
     to_dns, own = [], []
     try:
-        async with lab.backends(2) as (primary, standby), aiohttp.ClientSession() as http:
+        async with lab.backends(2) as (primary, standby):
             api_port = lab.free_port()
             cfg = lab.hot_config(bind, primary, standby, tmp, api_port, token, interval=interval,
                                  failure_threshold=threshold, recovery_threshold=2, hold_down="0s")  # fmt: skip
@@ -67,9 +65,7 @@ async def bench(outages: int, interval: str, threshold: int) -> dict:
                 own.append(ts(done) - ts(start))
                 await primary.up()
                 await d.wait_for("side_ready", nth=i + 1, side="primary")
-                async with http.post(f"{d.api}/v1/services/webapp/failback",
-                                     headers={"Authorization": "Bearer bench-token"}) as r:  # fmt: skip
-                    assert r.status == 202, await r.text()
+                assert await d.command("failback") == 202
                 await d.wait_for("plan_done", nth=i, kind="failback")
                 print(
                     f"outage {i:2}: outage->DNS {to_dns[-1] * 1000:7.1f} ms   daemon's part {own[-1] * 1000:6.1f} ms"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import dns.message
 import dns.query
 import dns.rdatatype
@@ -351,6 +352,17 @@ class Daemon:
                 f"daemon exited before logging {event} {fields}:\n" + "\n".join(self.raw[-20:])
             )
         return hits[0]
+
+    async def command(self, verb: str, service: str = "webapp", reason: str = "lab") -> int:
+        """POST an operator command with this daemon's token; the HTTP status."""
+        url = f"{self.api}/v1/services/{service}/{verb}"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                url, json={"reason": reason}, headers={"Authorization": f"Bearer {self.token}"}
+            ) as r,
+        ):
+            return r.status
 
     @property
     def exited(self) -> bool:

@@ -108,9 +108,6 @@ async def test_elbv2_weights_move_on_failover_and_back_on_failback(
     assert lab_aws.alb_weights(moto_url, alb) == (0, 100)
     await primary.up()
     await d.wait_for("side_ready", side="primary", nth=2)
-    async with http.post(
-        f"{d.api}/v1/services/webapp/failback", headers={"Authorization": f"Bearer {token[0]}"}
-    ) as r:
-        assert r.status == 202
+    assert await d.command("failback") == 202
     assert (await d.wait_for("plan_done", kind="failback"))["result"] == "success"
     assert lab_aws.alb_weights(moto_url, alb) == (100, 0)

@@ -152,10 +152,7 @@ async def test_warm_mode_scales_the_standby_up_fences_the_primary_and_failback_r
 
         await primary.up()
         await d.wait_for("side_ready", side="primary", nth=2)
-        async with http.post(
-            f"{d.api}/v1/services/webapp/failback", headers={"Authorization": f"Bearer {token[0]}"}
-        ) as r:
-            assert r.status == 202
+        assert await d.command("failback") == 202
         assert (await d.wait_for("plan_done", kind="failback", timeout=20))["result"] == "success"
         assert (bj.replicas("webapp"), sh_.replicas("webapp")) == ((3, 3), (0, 0))
         assert daemon.bind.answer() == [lab.PRIMARY_IP]

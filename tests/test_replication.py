@@ -116,6 +116,11 @@ def put(cluster: lab_kube.Cluster, res: str, body: dict) -> None:
     cluster.emulator.objects[kmock.resource(res), meta["namespace"], meta["name"]] = body
 
 
+def configmap(name: str, data: dict, labels: dict | None = None) -> dict:
+    meta = {"name": name, "namespace": "default", **({"labels": labels} if labels else {})}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
 def count_writes(cluster: lab_kube.Cluster) -> int:
     return sum(len(cluster.emulator[m]) for m in ("post", "put", "patch", "delete"))
 
@@ -150,16 +155,7 @@ def seed_source(bj: lab_kube.Cluster) -> None:
             "data": {"MODE": "primary"},
         },
     )
-    put(
-        bj,
-        "v1/configmaps",
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "kube-root-ca.crt", "namespace": "default"},
-            "data": {"ca.crt": "x"},
-        },
-    )
+    put(bj, "v1/configmaps", configmap("kube-root-ca.crt", {"ca.crt": "x"}))
     put(
         bj,
         "v1/secrets",
@@ -182,26 +178,8 @@ async def test_sync_copies_with_stripped_fields_deletes_only_owned_and_then_writ
     bj, sh, clusters = two_clusters
     seed_source(bj)
     owned = {OWNER_LABEL: "beijing"}
-    put(
-        sh,
-        "v1/configmaps",
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "stale", "namespace": "default", "labels": owned},
-            "data": {},
-        },
-    )
-    put(
-        sh,
-        "v1/configmaps",
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "local-only", "namespace": "default"},
-            "data": {"k": "v"},
-        },
-    )
+    put(sh, "v1/configmaps", configmap("stale", {}, labels=owned))
+    put(sh, "v1/configmaps", configmap("local-only", {"k": "v"}))
     job = KubernetesSync(
         config.KubernetesSyncJob(source="beijing", to="shanghai", namespaces=["default"]),
         clusters,
@@ -241,16 +219,7 @@ async def test_sync_copies_with_stripped_fields_deletes_only_owned_and_then_writ
     assert await job() == "4 unchanged"
     assert count_writes(sh) == before, "a second run with no change writes nothing"
 
-    put(
-        bj,
-        "v1/configmaps",
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "web-config", "namespace": "default"},
-            "data": {"MODE": "changed"},
-        },
-    )
+    put(bj, "v1/configmaps", configmap("web-config", {"MODE": "changed"}))
     assert await job() == "1 updated, 3 unchanged"
     assert sh.emulator.objects[kmock.resource("v1/configmaps"), "default", "web-config"].raw[
         "data"
@@ -259,26 +228,8 @@ async def test_sync_copies_with_stripped_fields_deletes_only_owned_and_then_writ
 
 async def test_sync_never_overwrites_an_object_it_did_not_create(two_clusters):
     bj, sh, clusters = two_clusters
-    put(
-        bj,
-        "v1/configmaps",
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "shared", "namespace": "default"},
-            "data": {"from": "bj"},
-        },
-    )
-    put(
-        sh,
-        "v1/configmaps",
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "shared", "namespace": "default"},
-            "data": {"from": "sh"},
-        },
-    )
+    put(bj, "v1/configmaps", configmap("shared", {"from": "bj"}))
+    put(sh, "v1/configmaps", configmap("shared", {"from": "sh"}))
     job = KubernetesSync(
         config.KubernetesSyncJob(
             source="beijing", to="shanghai", namespaces=["default"], kinds=["ConfigMap"]
