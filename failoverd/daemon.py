@@ -122,7 +122,7 @@ class Daemon:
         self.store.lock()
         try:
             self.records = self.store.load()
-            self.session = aiohttp.ClientSession()
+            self.session = probes.session()
             for name, svc in self.cfg.services.items():
                 self.runners[name] = self._build_runner(name, svc)
             for runner in self.runners.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -88,3 +90,37 @@ async def test_command_probe_is_healthy_on_exit_0_and_says_why_not():
     assert ok.ok and ok.detail == "replica lag 0s"
     bad = await probe(spec(command={"argv": ["sh", "-c", "echo lag 90s; exit 2"]}))
     assert not bad.ok and bad.detail == "sh exited 2: lag 90s"
+
+
+async def test_slow_targets_do_not_starve_probes_of_healthy_ones():
+    async with lab.backends(2) as (slow, fast):
+        slow.mode, slow.delay = "slow", 3.0
+        async with probes.session() as session:
+            clusters = Clusters({})
+            slow_probes = [
+                probes.build(
+                    spec(http={"url": f"{slow.url}?n={i}", "timeout": "2s"}), session, clusters
+                )
+                for i in range(150)
+            ]
+            in_flight = [asyncio.create_task(p()) for p in slow_probes]
+            try:
+                async with asyncio.timeout(5):
+                    await slow.wait_requests(150)  # all 150 hang at the slow target now
+            except TimeoutError:
+                pytest.fail(
+                    f"only {slow.requests} of 150 probes reached the target: the pool caps probes"
+                )
+            obs = await probes.build(
+                spec(http={"url": fast.url, "timeout": "500ms"}), session, clusters
+            )()
+            assert obs.ok, f"a healthy target's probe waited behind slow ones: {obs.detail}"
+            assert not any(o.ok for o in await asyncio.gather(*in_flight))
+
+
+def test_the_shared_session_has_no_connection_cap():
+    async def check() -> int:
+        async with probes.session() as session:
+            return session.connector.limit
+
+    assert asyncio.run(check()) == 0

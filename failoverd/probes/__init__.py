@@ -42,6 +42,16 @@ def build(spec: config.ProbeSpec, session: aiohttp.ClientSession, clusters: Clus
     return command.CommandProbe(spec.command)
 
 
+def session() -> aiohttp.ClientSession:
+    """The one HTTP session all probes share.
+
+    The pool is not capped: every probe is bounded by its own timeout, and a cap would make
+    probes of healthy targets wait (and time out) behind probes of slow ones, turning one
+    service's outage into false failures of the others.
+    """
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+
+
 def _ssl_context(spec: config.HttpProbe) -> ssl.SSLContext | bool:
     if not spec.url.startswith("https://"):
         return True
