@@ -95,6 +95,7 @@ class Bind:
         self.proc = subprocess.Popen(
             [named, "-g", "-n", "1", "-4", "-c", str(self.directory / "named.conf")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            bufsize=0,  # unbuffered: select() must see every line readline() has not consumed
         )  # fmt: skip
         assert self.proc.stderr is not None
         deadline, seen = time.monotonic() + timeout, []
