@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -32,3 +33,11 @@ def format_duration(seconds: float) -> str:
         if ms and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
+
+
+def next_deadline(deadline: float, interval: float, now: float) -> float:
+    """The tick after `deadline`; if a run overran, the first tick after `now`, same phase."""
+    deadline += interval
+    if deadline <= now:  # skip the ticks the run ate, keep the phase
+        deadline += math.ceil((now - deadline) / interval) * interval
+    return deadline

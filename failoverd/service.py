@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 import zlib
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from failoverd import config, machine, probes
 from failoverd.api import CommandResult
+from failoverd.durations import next_deadline
 from failoverd.machine import Decision, ServiceState, Side, StartPlan, State
 from failoverd.metrics import Metrics
 from failoverd.plan import PlanRecord, PlanRunner, RetryPolicy, Step
@@ -97,10 +97,8 @@ class ServiceRunner:
                 await asyncio.wait_for(self.stopping.wait(), phase)
             while not self.stopping.is_set():
                 await self.round()
-                deadline += interval
                 now = loop.time()
-                if deadline <= now:  # a round overran: skip the ticks it ate, keep the phase
-                    deadline += math.ceil((now - deadline) / interval) * interval
+                deadline = next_deadline(deadline, interval, now)
                 try:
                     await asyncio.wait_for(self.stopping.wait(), deadline - now)
                 except TimeoutError:

@@ -10,12 +10,12 @@ is persisted with the service, so the RPO stays honest across restarts.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from failoverd import config
+from failoverd.durations import next_deadline
 from failoverd.metrics import Metrics
 from failoverd.replication import Job
 
@@ -64,10 +64,8 @@ class Scheduler:
                     "replication_paused", job=name, reason="traffic is not on the primary"
                 )
             self.check_objective()
-            deadline += every
             now = loop.time()
-            if deadline <= now:  # a run overran: skip the ticks it ate
-                deadline += math.ceil((now - deadline) / every) * every
+            deadline = next_deadline(deadline, every, now)
             await asyncio.sleep(deadline - now)
 
     async def run_once(self, name: str) -> bool:
