@@ -38,7 +38,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chaos import lab
-from failoverd.durations import parse_duration
+from failoverd.config.durations import parse_duration
 
 HERE = Path(__file__).resolve().parent
 DEFAULTS = {"interval": 2.0, "failure_threshold": 3}

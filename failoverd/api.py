@@ -11,28 +11,26 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiohttp import web
 from pydantic import SecretStr
 
+from failoverd.machine import Command, Decision
 from failoverd.metrics import CONTENT_TYPE, Metrics
 
-COMMANDS = ("failover", "failback", "pause", "resume")
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    status: int  # 202 accepted, 404 unknown service, 409 not allowed now
-    message: str
+MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyond this
 
 
 class Control(Protocol):
+    """What the API needs of the daemon."""
+
     @property
     def ready(self) -> bool: ...
     def status(self) -> dict[str, Any]: ...
     def events(self, limit: int) -> list[dict[str, Any]]: ...
-    def command(self, service: str, command: str, reason: str) -> CommandResult: ...
+    def command(self, service: str, command: Command, reason: str) -> Decision | None:
+        """The machine's decision on the command, None when there is no such service."""
 
 
 def _error(status: int, error: str, detail: Any = None) -> web.Response:
@@ -44,7 +42,7 @@ def make_app(
 ) -> web.Application:
     """The API application; `token` is read per request so a reload can rotate it."""
     routes = _Routes(control, metrics, token)
-    app = web.Application(middlewares=[routes.auth])
+    app = web.Application(middlewares=[_json_errors, routes.auth], client_max_size=MAX_BODY)
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/metrics", routes.metrics)
@@ -54,6 +52,19 @@ def make_app(
         r"/v1/services/{name}/{command:failover|failback|pause|resume}", routes.command
     )
     return app
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own 404/405/413 as JSON, like every other error of the API."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return _error(e.status, e.reason.lower(), f"{request.method} {request.path}")
 
 
 @dataclass(frozen=True)
@@ -107,12 +118,13 @@ class _Routes:
             except ValueError:
                 return _error(400, "bad request", 'the body must be JSON, e.g. {"reason": "..."}')
             reason = str(body.get("reason", "")) if isinstance(body, dict) else ""
-        result = self.control.command(name, verb, reason)
-        if result.status == 202:
-            body = {"accepted": verb, "service": name, "detail": result.message}
-            return web.json_response(body, status=202)
-        error = {404: "not found", 409: "conflict"}.get(result.status, "error")
-        return _error(result.status, error, result.message)
+        decision = self.control.command(name, cast(Command, verb), reason)
+        if decision is None:
+            return _error(404, "not found", f"no service named {name!r}")
+        if decision.rejected:
+            return _error(409, "conflict", decision.reason)
+        body = {"accepted": verb, "service": name, "detail": decision.reason}
+        return web.json_response(body, status=202)
 
 
 def _dumps(obj: Any) -> str:

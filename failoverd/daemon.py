@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 
-from failoverd import config, logs, probes, replication, sdnotify, traffic
-from failoverd.api import ApiServer, CommandResult, make_app
+from failoverd import config, logs, machine, probes, replication, sdnotify, traffic
+from failoverd.api import ApiServer, make_app
+from failoverd.clock import SYSTEM, Clock
 from failoverd.kube import Clusters
-from failoverd.machine import Command, Side
+from failoverd.machine import SIDES, Command, Decision
 from failoverd.metrics import Metrics
 from failoverd.replication.scheduler import Scheduler
-from failoverd.service import SIDES, BoundProbe, ServiceRunner
+from failoverd.rounds import BoundProbe
+from failoverd.service import ServiceRunner
 from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord, Store
+from failoverd.store.codec import event_to_dict
 
 
 class Daemon:
@@ -33,7 +34,7 @@ class Daemon:
         self,
         cfg: config.Config,
         config_path: Path | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.cfg, self.config_path, self.clock = cfg, config_path, clock
         self.metrics = Metrics()
@@ -59,14 +60,16 @@ class Daemon:
 
     def events(self, limit: int) -> list[dict[str, Any]]:
         merged = [e for rec in self.records.values() for e in rec.history]
-        return sorted(merged, key=lambda e: e["time"], reverse=True)[:limit]
+        return [
+            event_to_dict(e) for e in sorted(merged, key=lambda e: e.time, reverse=True)[:limit]
+        ]
 
-    def command(self, service: str, command: str, reason: str) -> CommandResult:
+    def command(self, service: str, command: Command, reason: str) -> Decision | None:
         runner = self.runners.get(service)
         if runner is None:
-            return CommandResult(404, f"no service named {service!r}")
+            return None
         self.log.warning("operator_command", service=service, command=command, reason=reason)
-        return runner.command(cast(Command, command), reason)
+        return runner.command(command, reason)
 
     # ----------------------------------------------------------------- wiring
 
@@ -75,43 +78,39 @@ class Daemon:
 
     def _build_runner(self, name: str, svc: config.ServiceConfig) -> ServiceRunner:
         assert self.session is not None
-        bound: dict[Side, list[BoundProbe]] = {}
-        for side in SIDES:
-            specs = svc.probes.primary if side == "primary" else svc.probes.standby
-            bound[side] = [
-                BoundProbe(
-                    label,
-                    probes.build(spec, self.session, self.clusters),
-                    spec.spec.timeout,
-                    spec.spec.role == "cluster",
-                )
-                for label, spec in zip(config.probe_labels(specs), specs, strict=True)
-            ]
+        ctx = probes.ProbeContext(self.session, self.clusters)
+        bound = {side: self._bind(svc.probes.of(side), ctx) for side in SIDES}
         record = self.records.setdefault(name, ServiceRecord())
         switch = traffic.build(svc.traffic)
         scheduler = None
         if svc.replication:
             jobs = {
-                job: replication.build(name, job, spec, svc.mode, self.clusters)
+                job: replication.build(
+                    spec, replication.JobContext(name, job, svc.mode, self.clusters)
+                )
                 for job, spec in svc.replication.items()
             }
             scheduler = Scheduler(
                 name, svc.replication, jobs, record.replication, metrics=self.metrics, log=self.log,
                 objective_rpo=svc.objectives.rpo, clock=self.clock,
-                may_run=lambda: record.machine.active == "primary" and record.plan is None,
+                may_run=lambda: machine.may_replicate(record.machine, record.plan is not None),
             )  # fmt: skip
         steps = StepBook(
-            name,
-            svc,
-            switch,
-            self.clusters,
-            self.clock,
+            name, svc, switch, self.clusters, self.clock,
             rpo=scheduler.rpo if scheduler else _no_rpo,
-        )
+        )  # fmt: skip
         return ServiceRunner(
             name, svc, record, bound, switch, steps, replication=scheduler,
             metrics=self.metrics, persist=self.persist, log=self.log, clock=self.clock,
         )  # fmt: skip
+
+    @staticmethod
+    def _bind(specs: list[config.ProbeSpec], ctx: probes.ProbeContext) -> list[BoundProbe]:
+        labels = config.probe_labels(specs)
+        return [
+            BoundProbe(label, probes.build(s, ctx), s.spec.timeout, s.spec.role == "cluster")
+            for label, s in zip(labels, specs, strict=True)
+        ]
 
     def _start_loop(self, name: str) -> None:
         self.tasks[name] = asyncio.create_task(self.runners[name].run(), name=f"rounds-{name}")

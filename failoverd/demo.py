@@ -165,10 +165,10 @@ class Lab:
 
     async def start(self) -> tuple[Any, str, Path]:
         """Start everything; returns the Route 53 client, the zone id and the config path."""
-        import boto3
+        from failoverd import aws
 
         self.moto.start()
-        r53 = boto3.client("route53", endpoint_url=self.endpoint, region_name="us-east-1")
+        r53 = aws.client("route53", "us-east-1", self.endpoint)
         zone_id = r53.create_hosted_zone(Name=ZONE, CallerReference=secrets.token_hex(8))[
             "HostedZone"
         ]["Id"]

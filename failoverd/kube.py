@@ -8,7 +8,6 @@ Errors come out classified: 401/403/404/422 mean the config or RBAC is wrong (Pe
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from typing import Any, Literal
 
@@ -18,9 +17,11 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from failoverd import config
+from failoverd.digest import sha256_hex
 from failoverd.errors import ActionError, PermanentError, TransientError
 
 WorkloadKind = Literal["deployment", "statefulset"]
+ApiClient = k8s.ApiClient
 
 
 class Clusters:
@@ -163,9 +164,7 @@ API_VERSIONS = {
 
 def object_hash(obj: dict[str, Any]) -> str:
     """A short stable hash of an object's content."""
-    return hashlib.sha256(
-        json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()[:16]
+    return sha256_hex(obj)[:16]
 
 
 def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
@@ -240,3 +239,28 @@ async def delete_object(api: k8s.ApiClient, kind: str, namespace: str, name: str
             raise classify(e, f"delete {kind} {namespace}/{name}") from None
     except (aiohttp.ClientError, OSError, TimeoutError) as e:
         raise classify(e, f"delete {kind} {namespace}/{name}") from None
+
+
+# Objects every cluster makes for itself: never copied.
+_SKIP = {("ConfigMap", "kube-root-ca.crt"), ("Service", "kubernetes")}
+
+
+async def read_objects(api: ApiClient, namespace: str, kind: str) -> list[dict[str, Any]]:
+    """Every object of a kind in a namespace, as plain dicts with apiVersion and kind."""
+    api_cls, res = KINDS[kind]
+    try:
+        listing = await getattr(api_cls(api), f"list_namespaced_{res}")(namespace)
+    except Exception as e:
+        raise classify(e, f"list {kind} in {namespace}") from None
+    items = api.sanitize_for_serialization(listing).get("items", [])
+    version = API_VERSIONS[kind]
+    out = []
+    for item in items:
+        item["apiVersion"], item["kind"] = version, kind
+        name = item["metadata"]["name"]
+        if (kind, name) in _SKIP or (
+            kind == "Secret" and item.get("type") == "kubernetes.io/service-account-token"
+        ):
+            continue
+        out.append(item)
+    return out

@@ -48,5 +48,10 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     )
 
 
-def get(name: str = "failoverd") -> Any:
-    return structlog.get_logger(name)
+Logger = structlog.typing.FilteringBoundLogger
+
+
+def get(name: str = "failoverd") -> Logger:
+    """The process's logger (configured by configure())."""
+    logger: Logger = structlog.get_logger(name)
+    return logger

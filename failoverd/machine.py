@@ -16,6 +16,7 @@ from typing import Literal
 Side = Literal["primary", "standby"]
 Trigger = Literal["auto", "manual", "drill"]
 PlanKind = Literal["failover", "failback"]
+SIDES: tuple[Side, Side] = ("primary", "standby")
 
 
 class State(StrEnum):
@@ -247,6 +248,45 @@ def _watch_standby(st: ServiceState, now: float, policy: Policy) -> Decision:
     if fails >= policy.failure_threshold and not st.warned:
         return Decision(replace(new, warned=True), (Notify("standby_down", reason),), reason)
     return Decision(new, (), reason)
+
+
+def on_adopt(st: ServiceState, current: Side | None) -> Decision:
+    """At start: the traffic switch says traffic points at `current` (None: at neither side).
+
+    Traffic that already points at the other side (moved by hand, or by a daemon whose state
+    was lost) is adopted instead of flipped back; a paused service stays paused.
+    """
+    if current is None or current == st.active:
+        return Decision(st, (), f"traffic points at the {st.active}, as recorded")
+    adopted = ServiceState.settled(current, st.last_move_at)
+    if st.state == State.PAUSED:
+        adopted = replace(adopted, state=State.PAUSED)
+    return Decision(adopted, (), f"traffic already points at the {current}: adopting it")
+
+
+def active_after_plan(
+    source: Side, target: Side, ok: bool, switch_done: bool, observed: Side | None = None
+) -> Side:
+    """The side traffic is on after a plan ended.
+
+    A plan that succeeded left it on its target. After a failure, what the switch itself says
+    (`observed`) wins; when it could not be asked, a switch step that finished means the
+    target, otherwise the source.
+    """
+    if ok:
+        return target
+    if observed is not None:
+        return observed
+    return target if switch_done else source
+
+
+def may_replicate(st: ServiceState, plan_in_flight: bool) -> bool:
+    """Replication copies primary -> standby: only while the primary serves and nothing moves.
+
+    After a failover, copying from the old primary would overwrite the new one.
+    """
+    moving = plan_in_flight or st.state in (State.FAILING_OVER, State.FAILING_BACK)
+    return st.active == "primary" and not moving
 
 
 Command = Literal["failover", "failback", "pause", "resume"]

@@ -10,72 +10,17 @@ jitter, bounded attempts); a PermanentError or the last failed attempt fails the
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 import tenacity
 
+from failoverd.clock import SYSTEM, Clock
 from failoverd.errors import PermanentError
-from failoverd.machine import PlanKind, Side, StartPlan, Trigger
+from failoverd.store.records import PlanRecord, Step
 
-StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
-
-
-@dataclass
-class Step:
-    name: str
-    status: StepStatus = "pending"
-    attempts: int = 0
-    started: float | None = None
-    duration_seconds: float | None = None
-    error: str | None = None
-    best_effort: bool = False  # a failure is recorded but does not fail the plan (fence)
-    output: str | None = None  # a command's output tail
-
-
-@dataclass
-class PlanRecord:
-    """The journal of one plan, persisted as it goes and shown as `last_failover`."""
-
-    id: str
-    kind: PlanKind
-    trigger: Trigger
-    source: Side
-    target: Side
-    reason: str
-    started: float
-    outage_started: float
-    steps: list[Step]
-    result: Literal["running", "success", "failed"] = "running"
-    finished: float | None = None
-    rto_seconds: float | None = None
-    rpo_seconds: float | None = None
-    rpo_jobs: dict[str, float | None] = field(
-        default_factory=dict
-    )  # age of each job's newest success
-    error: str | None = None
-
-    @staticmethod
-    def new(action: StartPlan, steps: list[Step], now: float) -> PlanRecord:
-        source: Side = "primary" if action.target == "standby" else "standby"
-        return PlanRecord(
-            id=uuid.uuid4().hex[:12], kind=action.kind, trigger=action.trigger, source=source,
-            target=action.target, reason=action.reason, started=now,
-            outage_started=action.outage_started, steps=steps,
-        )  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> PlanRecord:
-        return PlanRecord(**{**d, "steps": [Step(**s) for s in d["steps"]]})
-
-    def step_done(self, name: str) -> bool:
-        return any(s.name == name and s.status == "done" for s in self.steps)
-
+__all__ = ["PlanRecord", "PlanRunner", "RetryPolicy", "Step", "StepFn"]
 
 StepFn = Callable[[PlanRecord, Step], Awaitable[None]]
 
@@ -94,7 +39,7 @@ class PlanRunner:
 
     steps: dict[str, StepFn]
     persist: Callable[[PlanRecord], None]
-    clock: Callable[[], float]
+    clock: Clock = SYSTEM
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_step: Callable[[PlanRecord, Step], None] = lambda plan, step: None
     on_start: Callable[[PlanRecord, Step], None] = lambda plan, step: None
@@ -110,7 +55,8 @@ class PlanRunner:
                 continue
             if self.stopping is not None and self.stopping.is_set():
                 return plan  # still "running": the journal resumes it at the next start
-            step.status, step.started, step.error = "running", self.clock(), None
+            step.status, step.started, step.error = "running", self.clock.wall(), None
+            began = self.clock.monotonic()
             self.persist(plan)
             self.on_start(plan, step)
             try:
@@ -118,16 +64,17 @@ class PlanRunner:
             except Exception as e:
                 step.error = _describe(e)
                 step.status = "failed"
+                step.duration_seconds = self.clock.monotonic() - began
                 if not step.best_effort:
-                    self._finish(plan, step, "failed", f"{step.name}: {step.error}")
+                    self.on_step(plan, step)
+                    self._finish(plan, "failed", f"{step.name}: {step.error}")
                     return plan
             else:
                 step.status = "done"
-            assert step.started is not None
-            step.duration_seconds = self.clock() - step.started
+                step.duration_seconds = self.clock.monotonic() - began
             self.on_step(plan, step)
             self.persist(plan)
-        self._finish(plan, None, "success", None)
+        self._finish(plan, "success", None)
         return plan
 
     async def _attempts(self, plan: PlanRecord, step: Step) -> None:
@@ -157,17 +104,9 @@ class PlanRunner:
                     raise
 
     def _finish(
-        self,
-        plan: PlanRecord,
-        step: Step | None,
-        result: Literal["success", "failed"],
-        error: str | None,
+        self, plan: PlanRecord, result: Literal["success", "failed"], error: str | None
     ) -> None:
-        now = self.clock()
-        if step is not None and step.started is not None:
-            step.duration_seconds = now - step.started
-            self.on_step(plan, step)
-        plan.result, plan.finished, plan.error = result, now, error
+        plan.result, plan.finished, plan.error = result, self.clock.wall(), error
         self.persist(plan)
 
 

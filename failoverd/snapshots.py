@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import json
 import time
 import uuid
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from failoverd import aws, config
+from failoverd.digest import sha256_hex
 from failoverd.errors import PermanentError, TransientError
 
 FORMAT = "failoverd-snapshot/1"
@@ -28,9 +28,7 @@ SUFFIX = ".json.gz"
 
 
 def checksum(obj: dict[str, Any]) -> str:
-    return hashlib.sha256(
-        json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    return sha256_hex(obj)
 
 
 def new_id(now: float) -> str:

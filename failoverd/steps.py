@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from failoverd import command, config, kube
+from failoverd.clock import SYSTEM, Clock
 from failoverd.kube import Clusters
 from failoverd.machine import PlanKind
-from failoverd.plan import PlanRecord, RetryPolicy, Step, StepFn
+from failoverd.plan import RetryPolicy, StepFn
 from failoverd.snapshots import SnapshotStore
-from failoverd.traffic import Switch
+from failoverd.store.records import PlanRecord, Step
+from failoverd.traffic.base import Switch
 
 FENCE_ATTEMPTS = 2  # fencing is best effort: an unreachable primary must not delay the failover
 
@@ -25,7 +27,7 @@ class StepBook:
 
     def __init__(
         self, service: str, cfg: config.ServiceConfig, switch: Switch, clusters: Clusters,
-        clock: Callable[[], float],
+        clock: Clock = SYSTEM,
         rpo: Callable[[float], tuple[float | None, dict[str, float | None]]] = lambda now: (None, {}),
     ) -> None:  # fmt: skip
         self.service, self.cfg, self.switch, self.clusters = service, cfg, switch, clusters
@@ -120,8 +122,7 @@ class StepBook:
         job = self.cfg.replication[restore.snapshot_job].s3_snapshot
         assert job is not None  # config validation guarantees an s3_snapshot job
         snapshot = await SnapshotStore(job).newest()
-        label = self.cfg.standby if plan.target == "standby" else self.cfg.primary
-        api = await self.clusters.api(restore.cluster or label)
+        api = await self.clusters.api(restore.cluster or self.cfg.label(plan.target))
         for obj in snapshot.objects:
             await kube.apply_object(api, kube.clean_object(obj))
         step.output = f"restored {len(snapshot.objects)} objects from {snapshot.key}"
@@ -129,9 +130,9 @@ class StepBook:
     async def switch_traffic(self, plan: PlanRecord, step: Step) -> None:
         """Move the traffic; the RPO is what replication had delivered at this moment."""
         if plan.kind == "failover":
-            plan.rpo_seconds, plan.rpo_jobs = self.rpo(self.clock())
+            plan.rpo_seconds, plan.rpo_jobs = self.rpo(self.clock.wall())
         await self.switch.switch(plan.target)
 
     async def verify(self, plan: PlanRecord, step: Step) -> None:
         await self.switch.verify(plan.target)
-        plan.rto_seconds = round(self.clock() - plan.outage_started, 6)
+        plan.rto_seconds = round(self.clock.wall() - plan.outage_started, 6)

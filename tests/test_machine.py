@@ -18,6 +18,9 @@ from failoverd.machine import (
     ServiceState,
     StartPlan,
     State,
+    active_after_plan,
+    may_replicate,
+    on_adopt,
     on_command,
     on_plan_done,
     on_round,
@@ -295,3 +298,64 @@ def test_paused_never_moves(policy, seq):
 def test_rounds_never_change_the_active_side(policy, seq):
     for before, _, d in run(policy, seq):
         assert d.state.active == before.active
+
+
+# --------------------------------------------------------------------------- start-up and plans
+
+
+@pytest.mark.parametrize(
+    ("state", "active", "current", "want_state", "want_active"),
+    [
+        (State.PRIMARY_ACTIVE, "primary", "primary", State.PRIMARY_ACTIVE, "primary"),
+        (State.PRIMARY_ACTIVE, "primary", None, State.PRIMARY_ACTIVE, "primary"),
+        (State.PRIMARY_ACTIVE, "primary", "standby", State.STANDBY_ACTIVE, "standby"),
+        (State.STANDBY_ACTIVE, "standby", "primary", State.PRIMARY_ACTIVE, "primary"),
+        (State.PAUSED, "primary", "standby", State.PAUSED, "standby"),
+        (State.BLOCKED, "primary", "standby", State.STANDBY_ACTIVE, "standby"),
+    ],
+)
+def test_at_start_the_side_the_traffic_points_at_is_adopted(
+    state, active, current, want_state, want_active
+):
+    st = ServiceState(state=state, active=active, last_move_at=42.0)
+    d = on_adopt(st, current)
+    assert (d.state.state, d.state.active) == (want_state, want_active)
+    assert d.state.last_move_at == 42.0 and d.actions == ()
+    assert ("adopting" in d.reason) == (current is not None and current != active)
+
+
+@pytest.mark.parametrize(
+    ("ok", "switch_done", "observed", "expected"),
+    [
+        (True, True, None, "standby"),  # success: the target
+        (True, True, "primary", "standby"),  # success wins over a stale read
+        (False, False, None, "primary"),  # failed before the switch: nothing moved
+        (False, True, None, "standby"),  # the switch landed, verify failed
+        (False, False, "standby", "standby"),  # the UPSERT landed, then timed out: ask the switch
+        (False, True, "primary", "primary"),  # the switch says it is still on the primary
+    ],
+)
+def test_after_a_plan_traffic_is_where_the_switch_says_else_where_the_journal_says(
+    ok, switch_done, observed, expected
+):
+    assert active_after_plan("primary", "standby", ok, switch_done, observed) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "active", "plan_in_flight", "expected"),
+    [
+        (State.PRIMARY_ACTIVE, "primary", False, True),
+        (State.PRIMARY_SUSPECT, "primary", False, True),
+        (State.BLOCKED, "primary", False, True),
+        (State.PAUSED, "primary", False, True),
+        (State.PRIMARY_ACTIVE, "primary", True, False),
+        (State.FAILING_OVER, "primary", False, False),
+        (State.STANDBY_ACTIVE, "standby", False, False),
+        (State.FAILING_BACK, "standby", True, False),
+    ],
+)
+def test_replication_runs_only_while_the_primary_serves_and_nothing_moves(
+    state, active, plan_in_flight, expected
+):
+    st = ServiceState(state=state, active=active)
+    assert may_replicate(st, plan_in_flight) is expected

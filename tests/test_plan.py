@@ -7,9 +7,11 @@ import copy
 
 import pytest
 
+from failoverd.clock import LoopClock
 from failoverd.errors import PermanentError, TransientError
 from failoverd.machine import StartPlan
 from failoverd.plan import PlanRecord, PlanRunner, RetryPolicy, Step
+from failoverd.store.codec import plan_from_dict, plan_to_dict
 
 pytestmark = pytest.mark.looptime
 
@@ -32,7 +34,7 @@ class Recorder:
         return run
 
     def persist(self, plan: PlanRecord) -> None:
-        self.journal.append(copy.deepcopy(plan.to_dict()))
+        self.journal.append(copy.deepcopy(plan_to_dict(plan)))
 
 
 def new_plan(*names: str) -> PlanRecord:
@@ -41,8 +43,7 @@ def new_plan(*names: str) -> PlanRecord:
 
 
 def runner(rec: Recorder, names: tuple[str, ...], **kw) -> PlanRunner:
-    loop = asyncio.get_running_loop()
-    return PlanRunner({n: rec.step(n) for n in names}, rec.persist, loop.time, **kw)
+    return PlanRunner({n: rec.step(n) for n in names}, rec.persist, LoopClock(), **kw)
 
 
 NAMES = ("fence", "switch", "verify")
@@ -88,7 +89,7 @@ async def test_a_step_that_hangs_times_out_per_attempt():
     r = PlanRunner(
         {"switch": hang},
         rec.persist,
-        asyncio.get_running_loop().time,
+        LoopClock(),
         RetryPolicy(attempts=2, timeout=3),
     )
     plan = await r.run(new_plan("switch"))
@@ -109,7 +110,7 @@ async def test_a_resumed_plan_reruns_only_the_step_in_flight():
     crashed = new_plan(*NAMES)
     crashed.steps[0].status = "done"
     crashed.steps[1].status = "running"
-    resumed = PlanRecord.from_dict(crashed.to_dict())
+    resumed = plan_from_dict(plan_to_dict(crashed))
     rec = Recorder()
     plan = await runner(rec, NAMES).run(resumed)
     assert rec.calls == ["switch", "verify"] and plan.result == "success"
@@ -119,7 +120,7 @@ async def test_a_finished_plan_is_not_run_again():
     rec = Recorder()
     plan = await runner(rec, NAMES).run(new_plan(*NAMES))
     finished = plan.finished
-    again = await runner(rec, NAMES).run(PlanRecord.from_dict(plan.to_dict()))
+    again = await runner(rec, NAMES).run(plan_from_dict(plan_to_dict(plan)))
     assert rec.calls == list(NAMES) and again.finished == finished
 
 
@@ -133,7 +134,7 @@ async def test_stopping_finishes_the_step_in_flight_then_leaves_the_plan_running
         rec.calls.append("switch")
 
     r = PlanRunner({"switch": slow_switch, "verify": rec.step("verify")}, rec.persist,
-                   asyncio.get_running_loop().time, stopping=stopping)  # fmt: skip
+                   LoopClock(), stopping=stopping)  # fmt: skip
     plan = await r.run(new_plan("switch", "verify"))
     assert plan.result == "running"
     assert [s.status for s in plan.steps] == ["done", "pending"]

@@ -24,7 +24,7 @@ async def backend():
 
 async def probe(s: config.ProbeSpec) -> probes.Observation:
     async with aiohttp.ClientSession() as session:
-        return await probes.build(s, session, Clusters({}))()
+        return await probes.build(s, probes.ProbeContext(session, Clusters({})))()
 
 
 async def test_http_probe_is_healthy_on_an_expected_status(backend):
@@ -99,7 +99,8 @@ async def test_slow_targets_do_not_starve_probes_of_healthy_ones():
             clusters = Clusters({})
             slow_probes = [
                 probes.build(
-                    spec(http={"url": f"{slow.url}?n={i}", "timeout": "2s"}), session, clusters
+                    spec(http={"url": f"{slow.url}?n={i}", "timeout": "2s"}),
+                    probes.ProbeContext(session, clusters),
                 )
                 for i in range(150)
             ]
@@ -112,7 +113,8 @@ async def test_slow_targets_do_not_starve_probes_of_healthy_ones():
                     f"only {slow.requests} of 150 probes reached the target: the pool caps probes"
                 )
             obs = await probes.build(
-                spec(http={"url": fast.url, "timeout": "500ms"}), session, clusters
+                spec(http={"url": fast.url, "timeout": "500ms"}),
+                probes.ProbeContext(session, clusters),
             )()
             assert obs.ok, f"a healthy target's probe waited behind slow ones: {obs.detail}"
             assert not any(o.ok for o in await asyncio.gather(*in_flight))

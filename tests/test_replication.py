@@ -11,11 +11,12 @@ from moto import mock_aws
 
 from chaos import lab_aws, lab_kube
 from failoverd import config, kube
+from failoverd.clock import LoopClock
 from failoverd.machine import StartPlan
 from failoverd.metrics import Metrics
 from failoverd.plan import PlanRecord, Step
-from failoverd.replication.kubesync import HASH_ANNOTATION, OWNER_LABEL, KubernetesSync
-from failoverd.replication.s3snapshot import S3Snapshot
+from failoverd.replication.kubernetes import HASH_ANNOTATION, OWNER_LABEL, KubernetesSync
+from failoverd.replication.s3_snapshot import S3Snapshot
 from failoverd.replication.scheduler import Scheduler
 from failoverd.steps import StepBook
 from failoverd.traffic import build
@@ -27,7 +28,7 @@ def scheduler(jobs, every="1s", timeout=None, clock=None, **kw) -> Scheduler:
         for n in jobs
     }
     return Scheduler("web", specs, jobs, {}, metrics=Metrics(), log=structlog.get_logger(), objective_rpo=kw.pop("rpo", None),
-                     clock=clock or asyncio.get_running_loop().time, **kw)  # fmt: skip
+                     clock=clock or LoopClock(epoch=0.0), **kw)  # fmt: skip
 
 
 @pytest.mark.looptime
@@ -267,7 +268,7 @@ async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(
             "prepare": {"restore": {"snapshot_job": "snap"}},
             "replication": {"snap": {"every": "5m", "s3_snapshot": spec.model_dump()}},
         })  # fmt: skip
-        book = StepBook("web", svc, build(svc.traffic), clusters, lambda: 0.0)
+        book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
         plan = PlanRecord.new(
             StartPlan("failover", "auto", "standby", "t", 0.0), book.steps_for("failover"), 0.0
         )

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from chaos import lab_aws, lab_kube
 from failoverd import config, kube, snapshots
+from failoverd.clock import LoopClock
 from failoverd.errors import PermanentError
 from failoverd.machine import StartPlan
 from failoverd.plan import PlanRecord, Step
@@ -108,7 +109,7 @@ services:
 """)
         svc = cfg.services["web"]
         clusters = kube.Clusters(cfg.clusters)
-        book = StepBook("web", svc, build(svc.traffic), clusters, lambda: 0.0)
+        book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
         assert [s.name for s in book.steps_for("failover")] == ["prepare", "switch", "verify"]
         plan = PlanRecord.new(
             StartPlan("failover", "auto", "standby", "test", 0.0), book.steps_for("failover"), 0.0

@@ -7,8 +7,27 @@ import os
 
 import pytest
 
-from failoverd.machine import Blocked, ServiceState, State
-from failoverd.store import SCHEMA_VERSION, ServiceRecord, Store, StoreError
+from failoverd.machine import Blocked, ServiceState, StartPlan, State
+from failoverd.store import (
+    SCHEMA_VERSION,
+    Event,
+    JobRecord,
+    PlanRecord,
+    ServiceRecord,
+    Step,
+    Store,
+    StoreError,
+)
+
+
+def a_plan(plan_id: str) -> PlanRecord:
+    action = StartPlan("failover", "auto", "standby", "primary down", outage_started=5.0)
+    return PlanRecord(**{**PlanRecord.new(action, [Step("switch"), Step("verify")], 9.0).__dict__,
+                         "id": plan_id})  # fmt: skip
+
+
+def an_event(n: int) -> Event:
+    return Event(float(n), "web", "primary_active", "primary_suspect", "primary", f"event {n}")
 
 
 def test_a_saved_state_loads_back_the_same(tmp_path):
@@ -16,8 +35,10 @@ def test_a_saved_state_loads_back_the_same(tmp_path):
     st = ServiceState(
         state=State.BLOCKED, active="standby", blocked=Blocked.PLAN_FAILED, last_move_at=12.5
     )
-    rec = ServiceRecord(machine=st, plan={"id": "p1", "steps": []}, last_failover={"id": "p0"})
-    rec.add_event({"time": 1.0, "to": "blocked"})
+    rec = ServiceRecord(machine=st, plan=a_plan("p1"), last_failover=a_plan("p0"))
+    rec.plan.steps[0].status = "done"
+    rec.add_event(an_event(1))
+    rec.replication["db"] = JobRecord(last_success=3.5, failures=2, last_note="ok")
     store.save({"web": rec})
     (back,) = store.load().values()
     assert (back.machine.state, back.machine.active, back.machine.blocked) == (
@@ -26,10 +47,11 @@ def test_a_saved_state_loads_back_the_same(tmp_path):
         Blocked.PLAN_FAILED,
     )
     assert back.machine.last_move_at == 12.5
-    assert (back.plan, back.last_failover, back.history) == (
+    assert (back.plan, back.last_failover, back.history, back.replication) == (
         rec.plan,
         rec.last_failover,
         rec.history,
+        rec.replication,
     )
 
 
@@ -81,5 +103,42 @@ def test_a_second_store_on_the_same_file_cannot_lock_it(tmp_path):
 def test_history_keeps_the_newest_first_and_is_bounded():
     rec = ServiceRecord()
     for i in range(250):
-        rec.add_event({"n": i})
-    assert len(rec.history) == 200 and rec.history[0] == {"n": 249}
+        rec.add_event(an_event(i))
+    assert len(rec.history) == 200 and rec.history[0] == an_event(249)
+
+
+def test_a_schema_1_file_of_failoverd_0_1_is_upgraded_and_its_plan_resumes(tmp_path):
+    # what failoverd 0.1 wrote mid-failover: free-form dicts, events without `active`
+    old = {
+        "schema": 1,
+        "services": {"web": {
+            "machine": {"state": "failing_over", "active": "primary", "blocked": None,
+                        "last_move_at": None, "paused_after_plan": False},
+            "plan": {"id": "abc", "kind": "failover", "trigger": "auto", "source": "primary",
+                     "target": "standby", "reason": "primary down", "started": 10.0,
+                     "outage_started": 4.0, "result": "running", "finished": None,
+                     "rto_seconds": None, "rpo_seconds": None, "rpo_jobs": {}, "error": None,
+                     "steps": [{"name": "switch", "status": "running", "attempts": 1,
+                                "started": 10.0, "duration_seconds": None, "error": None,
+                                "best_effort": False, "output": None},
+                               {"name": "verify", "status": "pending", "attempts": 0,
+                                "started": None, "duration_seconds": None, "error": None,
+                                "best_effort": False, "output": None}]},
+            "last_failover": None,
+            "history": [{"time": 9.0, "service": "web", "from": "primary_suspect",
+                         "to": "failing_over", "reason": "primary failed 3 consecutive rounds"}],
+            "replication": {"db": {"last_success": 8.0, "last_error": None}},
+        }},
+    }  # fmt: skip
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(old))
+    (rec,) = Store(path).load().values()
+    assert rec.plan is not None and rec.plan.id == "abc"
+    assert [(s.name, s.status) for s in rec.plan.steps] == [
+        ("switch", "running"),
+        ("verify", "pending"),
+    ]
+    assert rec.history[0].active == "primary" and rec.history[0].to_state == "failing_over"
+    assert rec.replication["db"] == JobRecord(last_success=8.0, failures=0)
+    Store(path).save({"web": rec})
+    assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION == 2

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import time
-
-from failoverd import command, config
+from failoverd import command
+from failoverd.config import CommandProbe as Spec
 from failoverd.errors import ActionError
-from failoverd.probes import Observation
+from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 
 class CommandProbe:
-    def __init__(self, spec: config.CommandProbe) -> None:
+    def __init__(self, spec: Spec) -> None:
         self.spec = spec
 
     async def __call__(self) -> Observation:
-        start = time.perf_counter()
+        t = Timer()
         try:
             result = await command.run(self.spec.argv, self.spec.timeout)
         except ActionError as e:
-            return Observation(False, time.perf_counter() - start, str(e)[:200])
+            return t.failed(str(e))
         last = result.tail.strip().splitlines()[-1:] or ["exit 0"]
-        return Observation(True, time.perf_counter() - start, last[0][:200])
+        return t.result(True, last[0][:200])
+
+
+@register("command")
+def build(spec: Spec, ctx: ProbeContext) -> CommandProbe:
+    return CommandProbe(spec)

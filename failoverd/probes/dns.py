@@ -2,45 +2,43 @@
 
 from __future__ import annotations
 
-import time
-
 import dns.asyncquery
 import dns.exception
 import dns.message
 import dns.rcode
 
-from failoverd import config
+from failoverd.config import DnsProbe as Spec
 from failoverd.dnsanswer import rrset_values
-from failoverd.probes import Observation
+from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 
 class DnsProbe:
-    def __init__(self, spec: config.DnsProbe) -> None:
+    def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.host, self.port = spec.host_port
         self.qname = spec.qname if spec.qname.endswith(".") else spec.qname + "."
 
     async def __call__(self) -> Observation:
-        start = time.perf_counter()
+        t = Timer()
         query = dns.message.make_query(self.qname, self.spec.type)
         try:
             answer = await dns.asyncquery.udp(
                 query, self.host, port=self.port, timeout=self.spec.timeout
             )
         except dns.exception.Timeout:
-            return Observation(
-                False, time.perf_counter() - start, f"timeout after {self.spec.timeout:g}s"
-            )
+            return t.failed(f"timeout after {self.spec.timeout:g}s")
         except (OSError, dns.exception.DNSException) as e:
-            return Observation(False, time.perf_counter() - start, f"{type(e).__name__}: {e}"[:200])
-        latency = time.perf_counter() - start
+            return t.failed(f"{type(e).__name__}: {e}")
         if answer.rcode() != dns.rcode.NOERROR:
-            return Observation(False, latency, dns.rcode.to_text(answer.rcode()))
+            return t.failed(dns.rcode.to_text(answer.rcode()))
         values = rrset_values(answer, self.qname, self.spec.type)
         if self.spec.expect and values != sorted(self.spec.expect):
-            return Observation(
-                False, latency, f"answer {values} != expected {sorted(self.spec.expect)}"
-            )
+            return t.failed(f"answer {values} != expected {sorted(self.spec.expect)}")
         if not values:
-            return Observation(False, latency, "no answer")
-        return Observation(True, latency, ",".join(values))
+            return t.failed("no answer")
+        return t.result(True, ",".join(values))
+
+
+@register("dns")
+def build(spec: Spec, ctx: ProbeContext) -> DnsProbe:
+    return DnsProbe(spec)

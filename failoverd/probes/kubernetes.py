@@ -7,20 +7,19 @@ cold mode judge an idle standby by.
 from __future__ import annotations
 
 import asyncio
-import time
 
-from failoverd import config
+from failoverd.config import KubernetesProbe as Spec
 from failoverd.errors import ActionError
 from failoverd.kube import Clusters, WorkloadKind, api_ready, ready_replicas
-from failoverd.probes import Observation
+from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 
 class KubernetesProbe:
-    def __init__(self, spec: config.KubernetesProbe, clusters: Clusters) -> None:
+    def __init__(self, spec: Spec, clusters: Clusters) -> None:
         self.spec, self.clusters = spec, clusters
 
     async def __call__(self) -> Observation:
-        start = time.perf_counter()
+        t = Timer()
         try:
             async with asyncio.timeout(self.spec.timeout):
                 api = await self.clusters.api(self.spec.cluster)
@@ -33,9 +32,12 @@ class KubernetesProbe:
                 else:
                     ok, detail = await api_ready(api)
         except TimeoutError:
-            return Observation(
-                False, time.perf_counter() - start, f"timeout after {self.spec.timeout:g}s"
-            )
+            return t.failed(f"timeout after {self.spec.timeout:g}s")
         except (ActionError, OSError) as e:
-            return Observation(False, time.perf_counter() - start, str(e)[:200])
-        return Observation(ok, time.perf_counter() - start, detail)
+            return t.failed(str(e))
+        return t.result(ok, detail)
+
+
+@register("kubernetes")
+def build(spec: Spec, ctx: ProbeContext) -> KubernetesProbe:
+    return KubernetesProbe(spec, ctx.clusters)

@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
-from failoverd import config
-from failoverd.probes import Observation
+from failoverd.config import TcpProbe as Spec
+from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 
 class TcpProbe:
-    def __init__(self, spec: config.TcpProbe) -> None:
+    def __init__(self, spec: Spec) -> None:
         self.spec = spec
 
     async def __call__(self) -> Observation:
-        start = time.perf_counter()
+        t = Timer()
         try:
             async with asyncio.timeout(self.spec.timeout):
                 _, writer = await asyncio.open_connection(self.spec.host, self.spec.port)
         except TimeoutError:
-            return Observation(
-                False, time.perf_counter() - start, f"timeout after {self.spec.timeout:g}s"
-            )
+            return t.failed(f"timeout after {self.spec.timeout:g}s")
         except OSError as e:
             reason = os.strerror(e.errno) if e.errno else str(e)
-            return Observation(False, time.perf_counter() - start, f"connect: {reason}")
-        latency = time.perf_counter() - start
+            return t.failed(f"connect: {reason}")
+        obs = t.result(True, "connected")
         writer.close()
         try:
             await writer.wait_closed()
         except OSError:
             pass
-        return Observation(True, latency, "connected")
+        return obs
+
+
+@register("tcp")
+def build(spec: Spec, ctx: ProbeContext) -> TcpProbe:
+    return TcpProbe(spec)

@@ -1,32 +1,34 @@
 """Runs one service's replication jobs and keeps the account RPO is computed from.
 
 Each job runs every `every` on monotonic deadlines (a slow run delays the next, missed ticks
-are skipped, a job never runs twice at once), bounded by its timeout. Jobs run only while
-traffic is on the primary and no plan is in flight (after a failover, copying from the old
-primary would overwrite the new one), and only on the leader. The newest success of each job
-is persisted with the service, so the RPO stays honest across restarts.
+are skipped, a job never runs twice at once), bounded by its timeout. Whether a job may run
+now is the machine's decision (`machine.may_replicate`: traffic on the primary, no plan in
+flight), handed in as `may_run`. The newest success of each job is persisted with the
+service, so the RPO stays honest across restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
-from failoverd import config
-from failoverd.durations import next_deadline
+from failoverd.clock import SYSTEM, Clock
+from failoverd.config import ReplicationJob
+from failoverd.logs import Logger
 from failoverd.metrics import Metrics
-from failoverd.replication import Job
+from failoverd.replication.base import Job
+from failoverd.rounds import next_deadline
+from failoverd.store.records import JobRecord
 
 DEFAULT_TIMEOUT = 300.0
 
 
 class Scheduler:
     def __init__(
-        self, service: str, specs: dict[str, config.ReplicationJob], jobs: dict[str, Job],
-        state: dict[str, dict[str, Any]], *, metrics: Metrics, log: Any, objective_rpo: float | None,
-        may_run: Callable[[], bool] = lambda: True, clock: Callable[[], float] = time.time,
+        self, service: str, specs: dict[str, ReplicationJob], jobs: dict[str, Job],
+        state: dict[str, JobRecord], *, metrics: Metrics, log: Logger, objective_rpo: float | None,
+        may_run: Callable[[], bool] = lambda: True, clock: Clock = SYSTEM,
     ) -> None:  # fmt: skip
         self.service, self.specs, self.jobs, self.state = service, specs, jobs, state
         self.metrics, self.objective_rpo, self.may_run, self.clock = (
@@ -38,11 +40,9 @@ class Scheduler:
         self.log = log.bind(service=service)
         self.over_objective = False
         for name in jobs:
-            st = self.state.setdefault(
-                name, {"last_success": None, "last_error": None, "failures": 0}
-            )
-            if st.get("last_success") is not None:
-                self.metrics.replication_last_success.labels(service, name).set(st["last_success"])
+            st = self.state.setdefault(name, JobRecord())
+            if st.last_success is not None:
+                self.metrics.replication_last_success.labels(service, name).set(st.last_success)
 
     async def run(self) -> None:
         await asyncio.gather(*(self._loop(name) for name in self.jobs))
@@ -71,7 +71,7 @@ class Scheduler:
     async def run_once(self, name: str) -> bool:
         """One run of a job, recorded; True on success."""
         st, spec = self.state[name], self.specs[name]
-        started = time.perf_counter()
+        started = self.clock.monotonic()
         try:
             async with asyncio.timeout(spec.timeout or DEFAULT_TIMEOUT):
                 note = await self.jobs[name]()
@@ -81,17 +81,17 @@ class Scheduler:
                 if isinstance(e, TimeoutError)
                 else str(e)
             )
-            st["last_error"], st["failures"] = error[:500], st.get("failures", 0) + 1
+            st.last_error, st.failures = error[:500], st.failures + 1
             self.metrics.replication_failures.labels(self.service, name).inc()
-            self.log.warning("replication_failed", job=name, error=st["last_error"])
+            self.log.warning("replication_failed", job=name, error=st.last_error)
             ok = False
         else:
-            st["last_success"], st["last_error"], st["last_note"] = self.clock(), None, note
-            self.metrics.replication_last_success.labels(self.service, name).set(st["last_success"])
+            st.last_success, st.last_error, st.last_note = self.clock.wall(), None, note
+            self.metrics.replication_last_success.labels(self.service, name).set(st.last_success)
             self.log.debug("replication_done", job=name, note=note)
             ok = True
         self.metrics.replication_duration.labels(self.service, name).observe(
-            time.perf_counter() - started
+            self.clock.monotonic() - started
         )
         return ok
 
@@ -99,7 +99,7 @@ class Scheduler:
         """Seconds since each job's newest success (None: it never succeeded)."""
         out: dict[str, float | None] = {}
         for name in self.jobs:
-            last = self.state[name].get("last_success")
+            last = self.state[name].last_success
             out[name] = None if last is None else round(max(0.0, now - last), 3)
         return out
 
@@ -114,7 +114,7 @@ class Scheduler:
         """Log once when the RPO crosses objectives.rpo, and once when it is back under."""
         if self.objective_rpo is None or not self.jobs:
             return
-        rpo, ages = self.rpo(self.clock())
+        rpo, ages = self.rpo(self.clock.wall())
         over = rpo is None or rpo > self.objective_rpo
         if over != self.over_objective:
             self.over_objective = over
@@ -129,11 +129,10 @@ class Scheduler:
                 self.log.info("rpo_objective_met", rpo_seconds=rpo, objective=self.objective_rpo)
 
     def status(self) -> dict[str, Any]:
-        now = self.clock()
-        rpo, ages = self.rpo(now)
+        rpo, ages = self.rpo(self.clock.wall())
         jobs = {
-            name: {"age_seconds": ages[name], "last_success": st.get("last_success"), "last_error": st.get("last_error"),
-                   "failures": st.get("failures", 0), "last_note": st.get("last_note")}
+            name: {"age_seconds": ages[name], "last_success": st.last_success, "last_error": st.last_error,
+                   "failures": st.failures, "last_note": st.last_note}
             for name, st in ((n, self.state[n]) for n in self.jobs)
         }  # fmt: skip
         warning = None

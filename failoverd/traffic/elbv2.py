@@ -9,35 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from failoverd import aws, config
+from failoverd import aws
+from failoverd.config import Elbv2Traffic
 from failoverd.errors import PermanentError, TransientError
-from failoverd.machine import Side
+from failoverd.machine import SIDES, Side
+from failoverd.traffic.base import register
 
 
 class Elbv2Switch:
-    def __init__(self, spec: config.Elbv2Traffic) -> None:
+    def __init__(self, spec: Elbv2Traffic) -> None:
         self.spec = spec
         self.client = aws.client("elbv2", spec.region, spec.endpoint_url)
         self.switch_timeout = 15.0
 
-    def _group(self, side: Side) -> str:
-        return (
-            self.spec.primary_target_group if side == "primary" else self.spec.standby_target_group
-        )
-
     def describe(self, side: Side) -> str:
-        return f"elbv2 listener {self.spec.listener_arn} -> 100% {self._group(side)}"
+        return f"elbv2 listener {self.spec.listener_arn} -> 100% {self.spec.target_group(side)}"
 
     async def switch(self, side: Side) -> None:
         groups = [
-            {
-                "TargetGroupArn": self.spec.primary_target_group,
-                "Weight": 100 if side == "primary" else 0,
-            },
-            {
-                "TargetGroupArn": self.spec.standby_target_group,
-                "Weight": 100 if side == "standby" else 0,
-            },
+            {"TargetGroupArn": self.spec.target_group(s), "Weight": 100 if s == side else 0}
+            for s in SIDES
         ]
         await aws.call(
             "elbv2 ModifyListener", self.client.modify_listener,
@@ -85,3 +76,8 @@ class Elbv2Switch:
             raise TransientError(
                 f"elbv2 listener weights are {await self.weights()}, not all on the {side}"
             )
+
+
+@register("elbv2")
+def build(spec: Elbv2Traffic) -> Elbv2Switch:
+    return Elbv2Switch(spec)

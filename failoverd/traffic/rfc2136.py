@@ -18,11 +18,11 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from failoverd import config
+from failoverd.config import Rfc2136Traffic, TsigConfig
 from failoverd.dnsanswer import rrset_values
 from failoverd.errors import PermanentError, TransientError
 from failoverd.machine import Side
-from failoverd.traffic import side_of
+from failoverd.traffic.base import register, side_of
 
 _PERMANENT = {
     dns.rcode.NOTAUTH,
@@ -34,7 +34,7 @@ _PERMANENT = {
 _BIND_KEY_SECRET = re.compile(r'secret\s+"([^"]+)"')
 
 
-def tsig_key(tsig: config.TsigConfig) -> dns.tsig.Key:
+def tsig_key(tsig: TsigConfig) -> dns.tsig.Key:
     """A TSIG key from a raw base64 secret or from a BIND key file (tsig-keygen's output)."""
     raw = tsig.secret.get_secret_value()
     m = _BIND_KEY_SECRET.search(raw)
@@ -42,7 +42,7 @@ def tsig_key(tsig: config.TsigConfig) -> dns.tsig.Key:
 
 
 class Rfc2136Switch:
-    def __init__(self, spec: config.Rfc2136Traffic) -> None:
+    def __init__(self, spec: Rfc2136Traffic) -> None:
         self.spec = spec
         self.host, self.port = spec.host_port
         self.zone = dns.name.from_text(spec.zone)
@@ -51,7 +51,7 @@ class Rfc2136Switch:
         self.switch_timeout = spec.timeout
 
     def describe(self, side: Side) -> str:
-        values = self.spec.primary if side == "primary" else self.spec.standby
+        values = self.spec.values(side)
         return f"{self.spec.name} {self.spec.type} {','.join(values)}"
 
     async def _send(self, msg: dns.message.Message) -> dns.message.Message:
@@ -69,7 +69,7 @@ class Rfc2136Switch:
             raise TransientError(f"{self.spec.server}: {type(e).__name__}: {e}") from None
 
     async def switch(self, side: Side) -> None:
-        values = self.spec.primary if side == "primary" else self.spec.standby
+        values = self.spec.values(side)
         update = dns.update.UpdateMessage(self.zone, keyring=self.key)
         update.replace(self.name, self.spec.ttl, self.spec.type, *values)
         answer = await self._send(update)
@@ -94,3 +94,8 @@ class Rfc2136Switch:
             raise TransientError(
                 f"{self.spec.server} answers {values or 'nothing'} for {self.spec.name}, not the {side}"
             )
+
+
+@register("rfc2136")
+def build(spec: Rfc2136Traffic) -> Rfc2136Switch:
+    return Rfc2136Switch(spec)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from failoverd import aws, config
+from failoverd import aws
+from failoverd.config import Route53Traffic
 from failoverd.errors import TransientError
 from failoverd.machine import Side
-from failoverd.traffic import side_of
+from failoverd.traffic.base import register, side_of
 
 
 def _quoted(rtype: str, value: str) -> str:
@@ -21,18 +22,18 @@ def _quoted(rtype: str, value: str) -> str:
 
 
 class Route53Switch:
-    def __init__(self, spec: config.Route53Traffic) -> None:
+    def __init__(self, spec: Route53Traffic) -> None:
         self.spec = spec
         self.name = spec.name if spec.name.endswith(".") else spec.name + "."
         self.client = aws.client("route53", spec.region, spec.endpoint_url)
         self.switch_timeout = spec.insync_timeout + 15.0
 
     def describe(self, side: Side) -> str:
-        values = self.spec.primary if side == "primary" else self.spec.standby
+        values = self.spec.values(side)
         return f"route53 {self.spec.hosted_zone_id} {self.name} {self.spec.type} {','.join(values)}"
 
     async def switch(self, side: Side) -> None:
-        values = self.spec.primary if side == "primary" else self.spec.standby
+        values = self.spec.values(side)
         change = {
             "Action": "UPSERT",
             "ResourceRecordSet": {
@@ -81,3 +82,8 @@ class Route53Switch:
             raise TransientError(
                 f"route53 has {self.name} {self.spec.type} {values or 'absent'}, not the {side}"
             )
+
+
+@register("route53")
+def build(spec: Route53Traffic) -> Route53Switch:
+    return Route53Switch(spec)

@@ -12,43 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes_asyncio import client as k8s
-
-from failoverd import config, kube
-from failoverd.kube import Clusters
+from failoverd import kube
+from failoverd.config import KubernetesSyncJob
+from failoverd.kube import ApiClient, Clusters, read_objects
+from failoverd.replication.base import JobContext, register
 
 OWNER_LABEL = "failoverd.io/replicated-from"
 HASH_ANNOTATION = "failoverd.io/source-hash"
 
-# Objects every cluster makes for itself: never copied.
-_SKIP = {("ConfigMap", "kube-root-ca.crt"), ("Service", "kubernetes")}
-
-
-async def read_objects(api: k8s.ApiClient, namespace: str, kind: str) -> list[dict[str, Any]]:
-    """Every object of a kind in a namespace, as plain dicts with apiVersion and kind."""
-    api_cls, res = kube.KINDS[kind]
-    try:
-        listing = await getattr(api_cls(api), f"list_namespaced_{res}")(namespace)
-    except Exception as e:
-        raise kube.classify(e, f"list {kind} in {namespace}") from None
-    items = api.sanitize_for_serialization(listing).get("items", [])
-    version = kube.API_VERSIONS[kind]
-    out = []
-    for item in items:
-        item["apiVersion"], item["kind"] = version, kind
-        name = item["metadata"]["name"]
-        if (kind, name) in _SKIP or (
-            kind == "Secret" and item.get("type") == "kubernetes.io/service-account-token"
-        ):
-            continue
-        out.append(item)
-    return out
-
 
 class KubernetesSync:
-    def __init__(
-        self, spec: config.KubernetesSyncJob, clusters: Clusters, zero_replicas: bool
-    ) -> None:
+    def __init__(self, spec: KubernetesSyncJob, clusters: Clusters, zero_replicas: bool) -> None:
         self.spec, self.clusters, self.zero_replicas = spec, clusters, zero_replicas
 
     def _desired(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +45,7 @@ class KubernetesSync:
         return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to sync"
 
     async def _sync(
-        self, src: k8s.ApiClient, dst: k8s.ApiClient, ns: str, kind: str, counts: dict[str, int]
+        self, src: ApiClient, dst: ApiClient, ns: str, kind: str, counts: dict[str, int]
     ) -> None:
         wanted = {
             o["metadata"]["name"]: self._desired(o) for o in await read_objects(src, ns, kind)
@@ -98,3 +72,8 @@ class KubernetesSync:
             if owned and name not in wanted:
                 await kube.delete_object(dst, kind, ns, name)
                 counts["deleted"] += 1
+
+
+@register("kubernetes")
+def build(spec: KubernetesSyncJob, ctx: JobContext) -> KubernetesSync:
+    return KubernetesSync(spec, ctx.clusters, zero_replicas=ctx.mode != "hot")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -24,20 +23,3 @@ def parse_duration(text: str) -> float:
             f"invalid duration {text!r}: use a number and a unit, e.g. 500ms, 2s, 5m, 1h"
         )
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact string for `seconds` that parse_duration reads back."""
-    ms = round(seconds * 1000)
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
-def next_deadline(deadline: float, interval: float, now: float) -> float:
-    """The tick after `deadline`; if a run overran, the first tick after `now`, same phase."""
-    deadline += interval
-    if deadline <= now:  # skip the ticks the run ate, keep the phase
-        deadline += math.ceil((now - deadline) / interval) * interval
-    return deadline

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 
-from failoverd import config, kube, snapshots
+from failoverd import kube, snapshots
+from failoverd.config import S3SnapshotJob
 from failoverd.kube import Clusters
-from failoverd.replication.kubesync import read_objects
+from failoverd.replication.base import JobContext, register
 
 
 class S3Snapshot:
-    def __init__(self, spec: config.S3SnapshotJob, clusters: Clusters) -> None:
+    def __init__(self, spec: S3SnapshotJob, clusters: Clusters) -> None:
         self.spec, self.clusters = spec, clusters
         self.store = snapshots.SnapshotStore(spec)
 
@@ -21,7 +22,7 @@ class S3Snapshot:
             kube.clean_object(o)
             for ns in self.spec.namespaces
             for kind in self.spec.kinds
-            for o in await read_objects(api, ns, kind)
+            for o in await kube.read_objects(api, ns, kind)
         ]
         now = time.time()
         sid = snapshots.new_id(now)
@@ -32,3 +33,8 @@ class S3Snapshot:
         return f"{len(objects)} objects to s3://{self.spec.bucket}/{key}" + (
             f", pruned {len(pruned)}" if pruned else ""
         )
+
+
+@register("s3_snapshot")
+def build(spec: S3SnapshotJob, ctx: JobContext) -> S3Snapshot:
+    return S3Snapshot(spec, ctx.clusters)

@@ -12,56 +12,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from failoverd.machine import Blocked, ServiceState, State
-
-SCHEMA_VERSION = 1
-HISTORY_LIMIT = 200
+from failoverd.store import codec
+from failoverd.store.records import ServiceRecord
 
 
 class StoreError(Exception):
     """The state file cannot be used; the message says why and what to do."""
-
-
-@dataclass
-class ServiceRecord:
-    """One service's persisted part. `plan` is the journal of a plan in flight, else None."""
-
-    machine: ServiceState = field(default_factory=ServiceState)
-    plan: dict[str, Any] | None = None
-    last_failover: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    replication: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> newest success...
-
-    def add_event(self, event: dict[str, Any]) -> None:
-        self.history.insert(0, event)
-        del self.history[HISTORY_LIMIT:]
-
-
-def _machine_to_dict(st: ServiceState) -> dict[str, Any]:
-    return {
-        "state": st.state.value,
-        "active": st.active,
-        "blocked": st.blocked.value if st.blocked else None,
-        "last_move_at": st.last_move_at,
-        "paused_after_plan": st.paused_after_plan,
-    }
-
-
-def _machine_from_dict(d: dict[str, Any]) -> ServiceState:
-    active = d["active"]
-    if active not in ("primary", "standby"):
-        raise ValueError(f"active side {active!r}")
-    return ServiceState(
-        state=State(d["state"]),
-        active=active,
-        blocked=Blocked(d["blocked"]) if d.get("blocked") else None,
-        last_move_at=d.get("last_move_at"),
-        paused_after_plan=bool(d.get("paused_after_plan", False)),
-    )
 
 
 class Store:
@@ -106,22 +64,13 @@ class Store:
                 f"state file {self.path} is corrupt (not failoverd JSON); it was left as it is: "
                 "inspect it, then move it away to start from what the traffic switch says"
             ) from None
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if not isinstance(version, int) or version > codec.SCHEMA_VERSION:
             raise StoreError(
                 f"state file {self.path} has schema {version!r}, newer than this failoverd "
-                f"understands ({SCHEMA_VERSION}): run the newer version or move the file away"
+                f"understands ({codec.SCHEMA_VERSION}): run the newer version or move the file away"
             )
         try:
-            return {
-                name: ServiceRecord(
-                    machine=_machine_from_dict(rec["machine"]),
-                    plan=rec.get("plan"),
-                    last_failover=rec.get("last_failover"),
-                    history=list(rec.get("history", [])),
-                    replication=dict(rec.get("replication", {})),
-                )
-                for name, rec in data["services"].items()
-            }
+            return codec.decode(data)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise StoreError(
                 f"state file {self.path} is corrupt ({e}); it was left as it is"
@@ -129,19 +78,7 @@ class Store:
 
     def save(self, records: dict[str, ServiceRecord]) -> None:
         """Write every record atomically and durably."""
-        data = {
-            "schema": SCHEMA_VERSION,
-            "services": {
-                name: {
-                    "machine": _machine_to_dict(r.machine),
-                    "plan": r.plan,
-                    "last_failover": r.last_failover,
-                    "history": r.history,
-                    "replication": r.replication,
-                }
-                for name, r in records.items()
-            },
-        }
+        data = codec.encode(records)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)

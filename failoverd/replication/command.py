@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from failoverd import command, config
+from failoverd import command
+from failoverd.config import CommandSpec
+from failoverd.replication.base import JobContext, register
 
 
 class CommandJob:
-    def __init__(self, spec: config.CommandSpec, service: str, job: str) -> None:
+    def __init__(self, spec: CommandSpec, service: str, job: str) -> None:
         self.spec, self.env = spec, {"FAILOVERD_SERVICE": service, "FAILOVERD_JOB": job}
 
     async def __call__(self) -> str:
         result = await command.run(self.spec.argv, self.spec.timeout, self.env)
         last = result.tail.strip().splitlines()[-1:] or ["exit 0"]
         return last[0][:200]
+
+
+@register("command")
+def build(spec: CommandSpec, ctx: JobContext) -> CommandJob:
+    return CommandJob(spec, ctx.service, ctx.job)

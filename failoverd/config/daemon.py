@@ -1,0 +1,147 @@
+"""The daemon-wide sections (api, state, log, clusters) and the whole file (Config)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from failoverd.config.common import Duration, Model, check_secret_file, host_port, read_secret
+from failoverd.config.service import ServiceConfig
+
+TOKEN_ENV = "FAILOVERD_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
+
+
+class ApiConfig(Model):
+    """The admin API and /metrics listener."""
+
+    listen: str = "127.0.0.1:9180"
+    token_file: Path | None = None
+    _token: SecretStr | None = PrivateAttr(default=None)
+
+    _v_token_file = field_validator("token_file")(check_secret_file)
+
+    @field_validator("listen")
+    @classmethod
+    def _v_listen(cls, v: str) -> str:
+        host_port(v)
+        return v
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._token = read_secret(self.token_file, TOKEN_ENV if TOKEN_ENV in os.environ else None)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return host_port(self.listen)
+
+    @property
+    def token(self) -> SecretStr | None:
+        """The bearer token for POST endpoints (token_file, else $FAILOVERD_API_TOKEN)."""
+        return self._token
+
+
+class StateConfig(Model):
+    path: Path = Path("/var/lib/failoverd/state.json")
+
+    @field_validator("path")
+    @classmethod
+    def _v_path(cls, v: Path) -> Path:
+        return v.expanduser()
+
+
+class LogConfig(Model):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ClusterConfig(Model):
+    """How to reach one Kubernetes cluster: a kubeconfig (and context) or in-cluster credentials."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _v_kubeconfig(cls, v: str | None) -> str | None:
+        return os.path.expanduser(v) if v else v
+
+    @model_validator(mode="after")
+    def _v_access(self) -> ClusterConfig:
+        if self.in_cluster == (self.kubeconfig is not None):
+            raise ValueError("set either kubeconfig (with an optional context) or in_cluster: true")
+        return self
+
+
+class LeaderElectionConfig(Model):
+    cluster: str
+    namespace: str = "failoverd"
+    name: str = "failoverd"
+    lease_duration: Duration = 15.0
+    renew_deadline: Duration = 10.0
+    retry_period: Duration = 2.0
+
+    @model_validator(mode="after")
+    def _v_order(self) -> LeaderElectionConfig:
+        # A leader that cannot renew must stop acting before anyone else may take the lease.
+        if not self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError("need retry_period < renew_deadline < lease_duration")
+        return self
+
+
+class WebhookConfig(Model):
+    url: str
+    timeout: Duration = 5.0
+
+    @field_validator("url")
+    @classmethod
+    def _v_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("webhook url must start with http:// or https://")
+        return v
+
+
+class NotifyConfig(Model):
+    webhook: WebhookConfig
+
+
+NOT_BUILT = (
+    "is not supported by this version of failoverd yet; a setting that would do nothing is "
+    "refused rather than ignored: remove it"
+)
+
+
+class Config(Model):
+    api: ApiConfig = ApiConfig()
+    state: StateConfig = StateConfig()
+    log: LogConfig = LogConfig()
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+    leader_election: LeaderElectionConfig | None = None
+    notify: list[NotifyConfig] = Field(default_factory=list)
+    services: dict[str, ServiceConfig] = Field(min_length=1)
+
+    @field_validator("leader_election")
+    @classmethod
+    def _v_leader_election(cls, v: LeaderElectionConfig | None) -> None:
+        if v is not None:
+            raise ValueError(f"leader election {NOT_BUILT}")
+        return None
+
+    @field_validator("notify")
+    @classmethod
+    def _v_notify(cls, v: list[NotifyConfig]) -> list[NotifyConfig]:
+        if v:
+            raise ValueError(f"notify sinks {NOT_BUILT} (notify events are logged)")
+        return v
+
+    @model_validator(mode="after")
+    def _v_clusters(self) -> Config:
+        refs = set().union(*(svc.cluster_refs() for svc in self.services.values()))
+        missing = sorted(c for c in refs if c not in self.clusters)
+        if missing:
+            raise ValueError(
+                f"cluster(s) {', '.join(missing)} used but not defined under clusters:"
+            )
+        return self

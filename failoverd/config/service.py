@@ -1,0 +1,99 @@
+"""A service: its sides, objectives, probes, policy, traffic switch, plans and replication."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from failoverd.config.common import Duration, Model, Quorum
+from failoverd.config.plans import FailbackConfig, FenceConfig, PrepareConfig
+from failoverd.config.probes import Probes
+from failoverd.config.replication import ReplicationJob
+from failoverd.config.traffic import TrafficSpec
+from failoverd.machine import Side
+
+
+class Policy(Model):
+    interval: Duration = 2.0
+    failure_threshold: int = Field(default=3, ge=1)
+    recovery_threshold: int = Field(default=5, ge=1)
+    quorum: Quorum = "majority"
+    auto_failback: bool = False
+    hold_down: Duration = 600.0
+    step_attempts: int = Field(default=12, ge=1, le=100)
+    step_timeout: Duration = 10.0
+
+    @field_validator("interval", "step_timeout")
+    @classmethod
+    def _v_positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be greater than 0")
+        return v
+
+
+class Objectives(Model):
+    rto: Duration | None = None
+    rpo: Duration | None = None
+
+
+class ServiceConfig(Model):
+    mode: Literal["hot", "warm", "cold"] = "hot"
+    primary: str
+    standby: str
+    objectives: Objectives = Objectives()
+    probes: Probes
+    policy: Policy = Policy()
+    traffic: TrafficSpec
+    prepare: PrepareConfig | None = None
+    fence: FenceConfig | None = None
+    failback: FailbackConfig | None = None
+    replication: dict[str, ReplicationJob] = Field(default_factory=dict)
+
+    def label(self, side: Side) -> str:
+        """The side's label (a clusters: key where Kubernetes access is used)."""
+        return self.primary if side == "primary" else self.standby
+
+    @model_validator(mode="after")
+    def _v_service(self) -> ServiceConfig:
+        if self.primary == self.standby:
+            raise ValueError("primary and standby must be different sides")
+        for side, specs in (("primary", self.probes.primary), ("standby", self.probes.standby)):
+            for i, p in enumerate(specs):
+                if p.spec.timeout > self.policy.interval:
+                    raise ValueError(
+                        f"probes.{side}[{i}].{p.kind}.timeout {p.spec.timeout:g}s is longer than policy.interval "
+                        f"{self.policy.interval:g}s: rounds would overrun and detection would slow down"
+                    )
+        if self.mode != "hot" and not any(p.spec.role == "cluster" for p in self.probes.standby):
+            raise ValueError(
+                f"mode {self.mode} expects the standby app to be down, so probes.standby needs a "
+                "probe with role: cluster (a kubernetes probe is one) to say the standby is ready"
+            )
+        if self.prepare and self.prepare.restore:
+            job = self.replication.get(self.prepare.restore.snapshot_job)
+            if job is None or job.s3_snapshot is None:
+                raise ValueError(
+                    f"prepare.restore.snapshot_job {self.prepare.restore.snapshot_job!r} "
+                    "is not an s3_snapshot job of this service's replication"
+                )
+        return self
+
+    def cluster_refs(self) -> set[str]:
+        """Every clusters: key this service uses."""
+        refs: set[str] = set()
+        for p in (*self.probes.primary, *self.probes.standby):
+            if p.kubernetes:
+                refs.add(p.kubernetes.cluster)
+        fb = self.failback or FailbackConfig()
+        for section in (self.prepare, self.fence, fb.prepare, fb.fence):
+            refs.update(s.cluster for s in (section.scale if section else []))
+        for prep, side in ((self.prepare, self.standby), (fb.prepare, self.primary)):
+            if prep is not None and prep.restore is not None:
+                refs.add(prep.restore.cluster or side)
+        for job in self.replication.values():
+            if job.kubernetes:
+                refs.update((job.kubernetes.source, job.kubernetes.to))
+            if job.s3_snapshot:
+                refs.add(job.s3_snapshot.cluster)
+        return refs

@@ -1,0 +1,113 @@
+"""The life of one service's plans: start one, resume a journaled one, close it when it ends.
+
+The plan runner (plan.py) runs the steps; this module is the part around it that the service
+needs: journaling the plan in the service's record, logging each step, metrics, and handing the
+outcome back to the machine (`on_plan_done`), which settles the service on the side the traffic
+is on (`active_after_plan`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from failoverd import machine
+from failoverd.clock import Clock
+from failoverd.config import ServiceConfig
+from failoverd.logs import Logger
+from failoverd.machine import Decision, Side, StartPlan
+from failoverd.metrics import Metrics
+from failoverd.plan import PlanRunner, RetryPolicy
+from failoverd.steps import StepBook
+from failoverd.store.records import PlanRecord, ServiceRecord, Step
+from failoverd.traffic.base import Switch
+
+
+class PlanLifecycle:
+    """Starts, resumes and closes the plans of one service; at most one runs at a time."""
+
+    def __init__(
+        self, name: str, cfg: ServiceConfig, record: ServiceRecord, switch: Switch,
+        steps: StepBook, *, metrics: Metrics, log: Logger, clock: Clock,
+        persist: Callable[[], None], apply: Callable[[Decision], None], stopping: asyncio.Event,
+    ) -> None:  # fmt: skip
+        self.name, self.cfg, self.record, self.switch, self.steps = name, cfg, record, switch, steps
+        self.metrics, self.log, self.clock = metrics, log, clock
+        self.persist, self.apply, self.stopping = persist, apply, stopping
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, action: StartPlan) -> None:
+        plan = PlanRecord.new(action, self.steps.steps_for(action.kind), self.clock.wall())
+        self.log.warning("plan_start", plan=plan.id, kind=plan.kind, trigger=plan.trigger,
+                         target=plan.target, to=self.switch.describe(plan.target), reason=plan.reason)  # fmt: skip
+        self.record.plan = plan
+        self.persist()
+        self.resume(plan)
+
+    def resume(self, plan: PlanRecord) -> None:
+        self.task = asyncio.create_task(self._run(plan), name=f"plan-{self.name}-{plan.id}")
+
+    async def wait(self) -> None:
+        """Wait for the plan in flight (if any) to finish its step and return."""
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+    async def _run(self, plan: PlanRecord) -> None:
+        runner = PlanRunner(
+            steps=self.steps.functions(),
+            persist=self._persist_plan,
+            clock=self.clock,
+            retry=RetryPolicy(
+                attempts=self.cfg.policy.step_attempts, timeout=self.cfg.policy.step_timeout
+            ),
+            on_step=self._step_done,
+            on_start=self._step_start,
+            stopping=self.stopping,
+            overrides=self.steps.overrides(plan.kind),
+        )
+        await runner.run(plan)
+        if plan.result == "running":  # stopped between steps: the journal resumes it next start
+            return
+        await self._close(plan)
+
+    async def _close(self, plan: PlanRecord) -> None:
+        self.record.plan = None
+        self.record.last_failover = plan
+        self.metrics.failovers.labels(self.name, plan.trigger, plan.result).inc()
+        if plan.rto_seconds is not None:
+            self.metrics.last_rto.labels(self.name).set(plan.rto_seconds)
+        if plan.rpo_seconds is not None:
+            self.metrics.last_rpo.labels(self.name).set(plan.rpo_seconds)
+        ok = plan.result == "success"
+        active = machine.active_after_plan(
+            plan.source, plan.target, ok, plan.step_done("switch"), await self._observed(plan, ok)
+        )
+        log = self.log.info if ok else self.log.error
+        log("plan_done", plan=plan.id, kind=plan.kind, trigger=plan.trigger, result=plan.result,
+            rto_seconds=plan.rto_seconds, rpo_seconds=plan.rpo_seconds, error=plan.error,
+            active=active)  # fmt: skip
+        self.apply(
+            machine.on_plan_done(
+                self.record.machine, ok, active, self.clock.wall(), plan.error or ""
+            )
+        )
+
+    async def _observed(self, plan: PlanRecord, ok: bool) -> Side | None:
+        """After a failed plan: where the switch says traffic is (None: not asked, or no answer)."""
+        return None
+
+    def _persist_plan(self, plan: PlanRecord) -> None:
+        self.record.plan = plan
+        self.persist()
+
+    def _step_start(self, plan: PlanRecord, step: Step) -> None:
+        self.log.info("plan_step_start", plan=plan.id, kind=plan.kind, step=step.name)
+
+    def _step_done(self, plan: PlanRecord, step: Step) -> None:
+        if step.duration_seconds is not None:
+            self.metrics.plan_step_duration.labels(self.name, step.name).observe(
+                step.duration_seconds
+            )
+        log = self.log.info if step.status == "done" else self.log.warning
+        log("plan_step", plan=plan.id, step=step.name, status=step.status, attempts=step.attempts,
+            duration_seconds=step.duration_seconds, error=step.error)  # fmt: skip

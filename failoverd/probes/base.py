@@ -1,0 +1,75 @@
+"""What every probe kind shares: the Observation it returns, its timing, and the registry.
+
+A probe is an async callable that looks at one thing once and returns an Observation. It never
+raises for a failed target: failure is data (ok=False with a short reason). It enforces its own
+timeout, so one slow target cannot stretch a round. Each kind is one module of this package
+that registers a builder under its config key; `failoverd.probes.build` imports the module of a
+kind only when a config uses it (so a host without Kubernetes probes never loads its client).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from failoverd.kube import Clusters
+
+
+@dataclass(frozen=True)
+class Observation:
+    ok: bool
+    latency: float
+    detail: str
+
+
+Probe = Callable[[], Awaitable[Observation]]
+
+
+class Timer:
+    """Started at creation; each result carries the monotonic time since then as its latency."""
+
+    __slots__ = ("start",)
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def result(self, ok: bool, detail: str) -> Observation:
+        return Observation(ok, time.monotonic() - self.start, detail)
+
+    def failed(self, detail: str) -> Observation:
+        return Observation(False, time.monotonic() - self.start, detail[:200])
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What probes may share: the daemon's one HTTP session and its Kubernetes clients."""
+
+    session: aiohttp.ClientSession
+    clusters: Clusters
+
+
+Builder = Callable[[Any, ProbeContext], Probe]
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register(kind: str) -> Callable[[Builder], Builder]:
+    """Register the builder of one probe kind (the config key, e.g. "http")."""
+
+    def deco(fn: Builder) -> Builder:
+        _BUILDERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def builder(kind: str) -> Builder:
+    """The builder of `kind`, importing its module on first use."""
+    if kind not in _BUILDERS:
+        importlib.import_module(f"failoverd.probes.{kind}")
+    return _BUILDERS[kind]

@@ -1,0 +1,132 @@
+"""The one place records become JSON and JSON becomes records, with a schema version.
+
+Schema 2 is what this version writes. Schema 1 (failoverd 0.1: plans, events and job states
+as free-form dicts) is read through `_upgrade_1`, which fills in what 0.1 could leave out, so
+an upgraded daemon resumes a plan journaled by the old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any, cast
+
+from failoverd.machine import Blocked, ServiceState, Side, State
+from failoverd.store.records import Event, JobRecord, PlanRecord, ServiceRecord, Step
+
+SCHEMA_VERSION = 2
+
+
+def _side(value: Any) -> Side:
+    if value not in ("primary", "standby"):
+        raise ValueError(f"side {value!r} is neither primary nor standby")
+    return cast(Side, value)
+
+
+def machine_to_dict(st: ServiceState) -> dict[str, Any]:
+    return {
+        "state": st.state.value,
+        "active": st.active,
+        "blocked": st.blocked.value if st.blocked else None,
+        "last_move_at": st.last_move_at,
+        "paused_after_plan": st.paused_after_plan,
+    }
+
+
+def machine_from_dict(d: dict[str, Any]) -> ServiceState:
+    return ServiceState(
+        state=State(d["state"]),
+        active=_side(d["active"]),
+        blocked=Blocked(d["blocked"]) if d.get("blocked") else None,
+        last_move_at=d.get("last_move_at"),
+        paused_after_plan=bool(d.get("paused_after_plan", False)),
+    )
+
+
+def plan_to_dict(plan: PlanRecord) -> dict[str, Any]:
+    return asdict(plan)
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+def plan_from_dict(d: dict[str, Any]) -> PlanRecord:
+    steps = [Step(**_known(Step, s)) for s in d["steps"]]
+    plan = PlanRecord(**{**_known(PlanRecord, d), "steps": steps})
+    plan.source, plan.target = _side(plan.source), _side(plan.target)
+    return plan
+
+
+def event_to_dict(e: Event) -> dict[str, Any]:
+    return {"time": e.time, "service": e.service, "from": e.from_state, "to": e.to_state,
+            "active": e.active, "reason": e.reason}  # fmt: skip
+
+
+def event_from_dict(d: dict[str, Any]) -> Event:
+    return Event(float(d["time"]), str(d["service"]), str(d["from"]), str(d["to"]),
+                 _side(d["active"]), str(d.get("reason", "")))  # fmt: skip
+
+
+def job_to_dict(j: JobRecord) -> dict[str, Any]:
+    return asdict(j)
+
+
+def job_from_dict(d: dict[str, Any]) -> JobRecord:
+    return JobRecord(**_known(JobRecord, d))
+
+
+def record_to_dict(r: ServiceRecord) -> dict[str, Any]:
+    return {
+        "machine": machine_to_dict(r.machine),
+        "plan": plan_to_dict(r.plan) if r.plan else None,
+        "last_failover": plan_to_dict(r.last_failover) if r.last_failover else None,
+        "history": [event_to_dict(e) for e in r.history],
+        "replication": {name: job_to_dict(j) for name, j in r.replication.items()},
+    }
+
+
+def record_from_dict(d: dict[str, Any]) -> ServiceRecord:
+    return ServiceRecord(
+        machine=machine_from_dict(d["machine"]),
+        plan=plan_from_dict(d["plan"]) if d.get("plan") else None,
+        last_failover=plan_from_dict(d["last_failover"]) if d.get("last_failover") else None,
+        history=[event_from_dict(e) for e in d.get("history", [])],
+        replication={n: job_from_dict(j) for n, j in d.get("replication", {}).items()},
+    )
+
+
+def encode(records: dict[str, ServiceRecord]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "services": {name: record_to_dict(r) for name, r in records.items()},
+    }
+
+
+def _upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
+    """0.1 wrote events without `active` when nothing moved and jobs without counters."""
+    for rec in data["services"].values():
+        active = rec["machine"]["active"]
+        for e in rec.get("history", []):
+            e.setdefault("active", active)
+            e.setdefault("service", "")
+        for job in rec.get("replication", {}).values():
+            job.setdefault("failures", 0)
+    return {**data, "schema": 2}
+
+
+_UPGRADES = {1: _upgrade_1}
+
+
+def decode(data: Any) -> dict[str, ServiceRecord]:
+    """Records from a decoded JSON document of any schema up to SCHEMA_VERSION.
+
+    Raises ValueError / KeyError / TypeError on a document that is not one.
+    """
+    version = data["schema"]
+    while version in _UPGRADES:
+        data = _UPGRADES[version](data)
+        version = data["schema"]
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema {version!r}")
+    return {name: record_from_dict(rec) for name, rec in data["services"].items()}

@@ -1,0 +1,105 @@
+"""What failoverd persists, as typed records: the machine's state, plan journals, events, jobs.
+
+These types sit in the lowest layer beside the machine so that the plan runner, the
+replication scheduler and every store backend share them; codec.py is the one place that
+turns them into JSON and back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from failoverd.machine import PlanKind, ServiceState, Side, StartPlan, Trigger, other
+
+StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
+PlanResult = Literal["running", "success", "failed"]
+HISTORY_LIMIT = 200
+
+
+@dataclass
+class Step:
+    """One step of a plan's journal."""
+
+    name: str
+    status: StepStatus = "pending"
+    attempts: int = 0
+    started: float | None = None  # wall clock, for people
+    duration_seconds: float | None = None
+    error: str | None = None
+    best_effort: bool = False  # a failure is recorded but does not fail the plan (fence)
+    output: str | None = None  # a command's output tail
+
+
+@dataclass
+class PlanRecord:
+    """The journal of one plan, persisted as it goes and shown as `last_failover`."""
+
+    id: str
+    kind: PlanKind
+    trigger: Trigger
+    source: Side
+    target: Side
+    reason: str
+    started: float
+    outage_started: float
+    steps: list[Step]
+    result: PlanResult = "running"
+    finished: float | None = None
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    rpo_jobs: dict[str, float | None] = field(default_factory=dict)  # age of each job's newest
+    error: str | None = None
+
+    @staticmethod
+    def new(action: StartPlan, steps: list[Step], now: float) -> PlanRecord:
+        return PlanRecord(
+            id=uuid.uuid4().hex[:12], kind=action.kind, trigger=action.trigger,
+            source=other(action.target), target=action.target, reason=action.reason,
+            started=now, outage_started=action.outage_started, steps=steps,
+        )  # fmt: skip
+
+    def step(self, name: str) -> Step | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+    def step_done(self, name: str) -> bool:
+        s = self.step(name)
+        return s is not None and s.status == "done"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One transition of a service, as shown in /v1/events."""
+
+    time: float
+    service: str
+    from_state: str
+    to_state: str
+    active: Side
+    reason: str
+
+
+@dataclass
+class JobRecord:
+    """What a replication job last did; its newest success is what the RPO is computed from."""
+
+    last_success: float | None = None
+    last_error: str | None = None
+    failures: int = 0
+    last_note: str | None = None
+
+
+@dataclass
+class ServiceRecord:
+    """One service's persisted part. `plan` is the journal of a plan in flight, else None."""
+
+    machine: ServiceState = field(default_factory=ServiceState)
+    plan: PlanRecord | None = None
+    last_failover: PlanRecord | None = None
+    history: list[Event] = field(default_factory=list)
+    replication: dict[str, JobRecord] = field(default_factory=dict)
+
+    def add_event(self, event: Event) -> None:
+        self.history.insert(0, event)
+        del self.history[HISTORY_LIMIT:]

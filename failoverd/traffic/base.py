@@ -1,0 +1,71 @@
+"""What every traffic switch shares: the Switch protocol, reading sides from values, the registry.
+
+Each switch offers three idempotent coroutines: `current()` says which side traffic points at
+(so a daemon started on an already-failed-over record adopts it), `switch(side)` points it
+there, and `verify(side)` reads it back from the source of truth. Each switch module classifies
+its own errors (errors.py): a TransientError is retried by the plan, a PermanentError (bad
+credentials, refused, invalid request) blocks the service with the server's own words. Each
+kind is one module of this package that registers a builder under its config key; the
+package's `build` imports a kind's module only when a config uses it (a host using only DNS
+never loads boto3).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from failoverd.machine import Side
+
+
+class Switch(Protocol):
+    async def current(self) -> Side | None:
+        """The side traffic points at now, None when it matches neither side's values."""
+
+    async def switch(self, side: Side) -> None:
+        """Point traffic at `side`; doing it twice is the same as once."""
+
+    async def verify(self, side: Side) -> None:
+        """Raise TransientError unless the source of truth says traffic points at `side`."""
+
+    def describe(self, side: Side) -> str:
+        """Where `side` sends traffic, in words for logs and the status."""
+
+    @property
+    def switch_timeout(self) -> float:
+        """The longest one switch() may take (Route 53 waits until its change is INSYNC)."""
+
+
+def side_of(values: list[str], primary: list[str], standby: list[str]) -> Side | None:
+    """Which side a set of record values belongs to (order and case do not matter)."""
+
+    def norm(vs: list[str]) -> list[str]:
+        return sorted(v.lower().rstrip(".") for v in vs)
+
+    if norm(values) == norm(primary):
+        return "primary"
+    if norm(values) == norm(standby):
+        return "standby"
+    return None
+
+
+Builder = Callable[[Any], Switch]
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register(kind: str) -> Callable[[Builder], Builder]:
+    """Register the builder of one switch kind (the config key, e.g. "rfc2136")."""
+
+    def deco(fn: Builder) -> Builder:
+        _BUILDERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def builder(kind: str) -> Builder:
+    """The builder of `kind`, importing its module on first use."""
+    if kind not in _BUILDERS:
+        importlib.import_module(f"failoverd.traffic.{kind}")
+    return _BUILDERS[kind]
