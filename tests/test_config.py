@@ -149,6 +149,21 @@ def test_leader_election_timeouts_must_be_ordered():
     assert "leader_election: need retry_period < renew_deadline < lease_duration" in err
 
 
+@pytest.mark.parametrize(
+    ("section", "line"),
+    [
+        (
+            "leader_election",
+            "clusters: {arb: {in_cluster: true}}\nleader_election: {cluster: arb}\n",
+        ),
+        ("notify", "notify:\n  - webhook: {url: http://127.0.0.1:9/hook}\n"),
+    ],
+)
+def test_sections_that_are_not_built_yet_are_refused_not_ignored(section, line):
+    (err,) = errors(GOOD + line)
+    assert f"{section}:" in err and "not supported by this version" in err
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "failoverd", *args], capture_output=True, text=True, timeout=60

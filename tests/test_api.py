@@ -1,0 +1,140 @@
+"""The admin API on its own: make_app with a fake control, no daemon, no BIND."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from chaos.lab import free_port
+from failoverd.api import MAX_BODY, ApiServer, make_app
+from failoverd.machine import Command, Decision, ServiceState, on_command
+from failoverd.metrics import Metrics
+
+TOKEN = "s3cret-token"
+
+
+class FakeControl:
+    """One service, `web`, whose commands go through the real machine."""
+
+    def __init__(self) -> None:
+        self.state = ServiceState()
+        self.calls: list[tuple[str, str, str]] = []
+        self.ready = True
+
+    def status(self) -> dict[str, Any]:
+        return {"leader": True, "services": {"web": {"state": self.state.state.value}}}
+
+    def events(self, limit: int) -> list[dict[str, Any]]:
+        return [{"n": i} for i in range(limit)]
+
+    def command(self, service: str, command: Command, reason: str) -> Decision | None:
+        self.calls.append((service, command, reason))
+        if service != "web":
+            return None
+        d = on_command(self.state, command, 0.0, reason)
+        if not d.rejected:
+            self.state = d.state
+        return d
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[str, FakeControl, aiohttp.ClientSession]]:
+    control = FakeControl()
+    port = free_port()
+    server = ApiServer(make_app(control, Metrics(), lambda: SecretStr(TOKEN)), "127.0.0.1", port)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield f"http://127.0.0.1:{port}", control, http
+    finally:
+        await server.stop()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_a_post_without_the_token_is_401_and_reaches_no_service(api):
+    url, control, http = api
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        async with http.post(f"{url}/v1/services/web/pause", headers=headers) as r:
+            assert r.status == 401
+            assert (await r.json())["error"] == "unauthorized"
+    assert control.calls == []
+
+
+async def test_an_accepted_command_is_202_with_the_machines_reason(api):
+    url, control, http = api
+    async with http.post(
+        f"{url}/v1/services/web/pause", headers=AUTH, json={"reason": "maintenance"}
+    ) as r:
+        assert r.status == 202
+        body = await r.json()
+    assert body["accepted"] == "pause" and "maintenance" in body["detail"]
+    assert control.calls == [("web", "pause", "maintenance")]
+
+
+async def test_an_unknown_service_is_404(api):
+    url, _, http = api
+    async with http.post(f"{url}/v1/services/nope/failover", headers=AUTH) as r:
+        assert r.status == 404
+        assert "nope" in (await r.json())["detail"]
+
+
+async def test_a_command_the_machine_rejects_is_409_with_its_reason(api):
+    url, _, http = api
+    # traffic is on the primary: a failback has nowhere to go
+    async with http.post(f"{url}/v1/services/web/failback", headers=AUTH) as r:
+        assert r.status == 409
+        assert "traffic is on the primary" in (await r.json())["detail"]
+
+
+async def test_a_body_that_is_not_json_is_400(api):
+    url, control, http = api
+    async with http.post(f"{url}/v1/services/web/pause", headers=AUTH, data=b"{nope") as r:
+        assert r.status == 400
+    assert control.calls == []
+
+
+async def test_an_oversized_body_is_413_as_json(api):
+    url, control, http = api
+    body = b'{"reason": "' + b"x" * MAX_BODY + b'"}'
+    async with http.post(f"{url}/v1/services/web/pause", headers=AUTH, data=body) as r:
+        assert r.status == 413
+        assert r.content_type == "application/json"
+    assert control.calls == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nowhere", 404),
+        ("GET", "/v1/services/web/pause", 405),
+        ("DELETE", "/v1/status", 405),
+    ],
+)
+async def test_unknown_paths_and_methods_answer_json_errors(api, method, path, status):
+    url, _, http = api
+    async with http.request(method, f"{url}{path}", headers=AUTH) as r:
+        assert r.status == status
+        assert r.content_type == "application/json" and "error" in await r.json()
+
+
+async def test_readyz_follows_the_control_and_healthz_does_not(api):
+    url, control, http = api
+    control.ready = False
+    async with http.get(f"{url}/readyz") as r:
+        assert r.status == 503
+    async with http.get(f"{url}/healthz") as r:
+        assert r.status == 200
+
+
+async def test_events_limit_is_bounded_and_must_be_a_number(api):
+    url, _, http = api
+    async with http.get(f"{url}/v1/events?limit=5000") as r:
+        assert len((await r.json())["events"]) == 1000
+    async with http.get(f"{url}/v1/events?limit=x") as r:
+        assert r.status == 400

@@ -1,0 +1,149 @@
+"""The service runner with fake probes and an in-memory switch, on looptime's fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import structlog
+
+from failoverd import config
+from failoverd.clock import LoopClock
+from failoverd.errors import PermanentError
+from failoverd.machine import ServiceState, Side, State
+from failoverd.metrics import Metrics
+from failoverd.probes.base import Observation
+from failoverd.rounds import BoundProbe
+from failoverd.service import ServiceRunner
+from failoverd.steps import StepBook
+from failoverd.store.records import ServiceRecord
+
+pytestmark = pytest.mark.looptime
+
+SERVICE = {
+    "primary": "bj",
+    "standby": "sh",
+    "probes": {"primary": [{"tcp": {"host": "127.0.0.1", "port": 1}}],
+               "standby": [{"tcp": {"host": "127.0.0.1", "port": 2}}]},
+    "policy": {"interval": "1s", "failure_threshold": 2, "recovery_threshold": 2,
+               "hold_down": "1m", "step_attempts": 2, "step_timeout": "2s"},
+    "traffic": {"rfc2136": {"server": "127.0.0.1:53", "zone": "t.", "name": "w.t.",
+                            "primary": ["127.0.0.10"], "standby": ["127.0.0.20"]}},
+}  # fmt: skip
+
+
+class Health:
+    """Switchable health of the two sides, as fake probes read it."""
+
+    def __init__(self) -> None:
+        self.up: dict[Side, bool] = {"primary": True, "standby": True}
+
+    def probe(self, side: Side) -> BoundProbe:
+        async def look() -> Observation:
+            return Observation(self.up[side], 0.001, "up" if self.up[side] else "down")
+
+        return BoundProbe(f"fake-{side}", look, 1.0, cluster=False)
+
+
+class MemorySwitch:
+    """A traffic switch in memory; `fail_after_write` lands the write, then raises."""
+
+    switch_timeout = 1.0
+
+    def __init__(self, at: Side = "primary") -> None:
+        self.at: Side | None = at
+        self.writes: list[Side] = []
+        self.fail_after_write: Exception | None = None
+        self.fail_verify: Exception | None = None
+
+    async def current(self) -> Side | None:
+        return self.at
+
+    async def switch(self, side: Side) -> None:
+        self.writes.append(side)
+        self.at = side
+        if self.fail_after_write is not None:
+            raise self.fail_after_write
+
+    async def verify(self, side: Side) -> None:
+        if self.fail_verify is not None:
+            raise self.fail_verify
+        assert self.at == side
+
+    def describe(self, side: Side) -> str:
+        return f"memory -> {side}"
+
+
+def make_runner(switch: MemorySwitch, health: Health, record: ServiceRecord | None = None):
+    cfg = config.ServiceConfig.model_validate(SERVICE)
+    record = record or ServiceRecord()
+    saves: list[State] = []
+    clock = LoopClock()
+    steps = StepBook("web", cfg, switch, None, clock)  # type: ignore[arg-type]
+    runner = ServiceRunner(
+        "web", cfg, record, {s: [health.probe(s)] for s in ("primary", "standby")}, switch,
+        steps, metrics=Metrics(), persist=lambda: saves.append(record.machine.state),
+        log=structlog.get_logger(), clock=clock,
+    )  # fmt: skip
+    return runner, record, saves
+
+
+async def settle(runner: ServiceRunner) -> None:
+    if runner.plans.task is not None:
+        await runner.plans.task
+
+
+async def test_a_dead_primary_fails_over_after_the_threshold_and_the_switch_moves_once():
+    switch, health = MemorySwitch(), Health()
+    runner, record, saves = make_runner(switch, health)
+    for _ in range(2):
+        await runner.round()  # the standby becomes ready
+    health.up["primary"] = False
+    await runner.round()
+    assert record.machine.state == State.PRIMARY_SUSPECT and switch.writes == []
+    await runner.round()
+    assert record.machine.state == State.FAILING_OVER
+    await settle(runner)
+    assert record.machine.state == State.STANDBY_ACTIVE and switch.writes == ["standby"]
+    assert record.last_failover is not None and record.last_failover.result == "success"
+    assert State.FAILING_OVER in saves and saves[-1] == State.STANDBY_ACTIVE
+    assert [e.to_state for e in record.history][:2] == ["standby_active", "failing_over"]
+
+
+async def test_a_failed_plan_whose_switch_landed_settles_on_the_side_the_journal_says():
+    switch, health = MemorySwitch(), Health()
+    switch.fail_verify = PermanentError("verify broke")
+    runner, record, _ = make_runner(switch, health)
+    decision = runner.command("failover", "drill by hand")
+    assert not decision.rejected
+    await settle(runner)
+    assert record.machine.state == State.BLOCKED and record.machine.active == "standby"
+    assert record.last_failover is not None and record.last_failover.result == "failed"
+
+
+async def test_a_rejected_command_changes_nothing_and_says_why():
+    switch, health = MemorySwitch(), Health()
+    runner, record, saves = make_runner(switch, health)
+    decision = runner.command("failback", "")
+    assert decision.rejected and "traffic is on the primary" in decision.reason
+    assert record.machine == ServiceState() and saves == [] and record.history == []
+
+
+async def test_at_start_traffic_found_on_the_standby_is_adopted_without_a_write():
+    switch, health = MemorySwitch(at="standby"), Health()
+    runner, record, _ = make_runner(switch, health)
+    await runner.adopt()
+    assert record.machine.state == State.STANDBY_ACTIVE and switch.writes == []
+
+
+async def test_the_loop_keeps_its_interval_and_stops_promptly():
+    switch, health = MemorySwitch(), Health()
+    runner, _, _ = make_runner(switch, health)
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(10.5)
+    rounds = runner.rounds
+    t0 = loop.time()
+    await runner.stop()
+    await task
+    assert 10 <= rounds <= 11 and loop.time() - t0 < 0.01
