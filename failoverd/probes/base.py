@@ -9,11 +9,12 @@ kind only when a config uses it (so a host without Kubernetes probes never loads
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from failoverd.registry import Registry
 
 if TYPE_CHECKING:
     import aiohttp
@@ -55,21 +56,6 @@ class ProbeContext:
 
 
 Builder = Callable[[Any, ProbeContext], Probe]
-_BUILDERS: dict[str, Builder] = {}
-
-
-def register(kind: str) -> Callable[[Builder], Builder]:
-    """Register the builder of one probe kind (the config key, e.g. "http")."""
-
-    def deco(fn: Builder) -> Builder:
-        _BUILDERS[kind] = fn
-        return fn
-
-    return deco
-
-
-def builder(kind: str) -> Builder:
-    """The builder of `kind`, importing its module on first use."""
-    if kind not in _BUILDERS:
-        importlib.import_module(f"failoverd.probes.{kind}")
-    return _BUILDERS[kind]
+REGISTRY: Registry[Builder] = Registry("failoverd.probes")
+register = REGISTRY.register
+builder = REGISTRY.builder

@@ -7,10 +7,11 @@ a kind's module only when a config uses it.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from failoverd.registry import Registry
 
 if TYPE_CHECKING:
     from failoverd.kube import Clusters
@@ -29,21 +30,6 @@ class JobContext:
 
 
 Builder = Callable[[Any, JobContext], Job]
-_BUILDERS: dict[str, Builder] = {}
-
-
-def register(kind: str) -> Callable[[Builder], Builder]:
-    """Register the builder of one job kind (the config key, e.g. "s3_snapshot")."""
-
-    def deco(fn: Builder) -> Builder:
-        _BUILDERS[kind] = fn
-        return fn
-
-    return deco
-
-
-def builder(kind: str) -> Builder:
-    """The builder of `kind`, importing its module on first use."""
-    if kind not in _BUILDERS:
-        importlib.import_module(f"failoverd.replication.{kind}")
-    return _BUILDERS[kind]
+REGISTRY: Registry[Builder] = Registry("failoverd.replication")
+register = REGISTRY.register
+builder = REGISTRY.builder

@@ -12,11 +12,11 @@ never loads boto3).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from failoverd.machine import Side
+from failoverd.registry import Registry
 
 
 class Switch(Protocol):
@@ -51,21 +51,6 @@ def side_of(values: list[str], primary: list[str], standby: list[str]) -> Side |
 
 
 Builder = Callable[[Any], Switch]
-_BUILDERS: dict[str, Builder] = {}
-
-
-def register(kind: str) -> Callable[[Builder], Builder]:
-    """Register the builder of one switch kind (the config key, e.g. "rfc2136")."""
-
-    def deco(fn: Builder) -> Builder:
-        _BUILDERS[kind] = fn
-        return fn
-
-    return deco
-
-
-def builder(kind: str) -> Builder:
-    """The builder of `kind`, importing its module on first use."""
-    if kind not in _BUILDERS:
-        importlib.import_module(f"failoverd.traffic.{kind}")
-    return _BUILDERS[kind]
+REGISTRY: Registry[Builder] = Registry("failoverd.traffic")
+register = REGISTRY.register
+builder = REGISTRY.builder
