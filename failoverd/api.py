@@ -2,14 +2,17 @@
 
 It binds to localhost by default; every POST needs `Authorization: Bearer TOKEN`, compared in
 constant time. With no token configured, POSTs are refused: there is no unauthenticated write.
-The API knows the daemon only through the small Control protocol.
+The /v1 endpoints answer only requests whose Host is an IP address, `localhost` or a name in
+`api.allowed_hosts`: a web page on another origin cannot read the status through a DNS name it
+rebinds to 127.0.0.1. The API knows the daemon only through the small Control protocol.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -20,6 +23,7 @@ from failoverd.machine import Command, Decision
 from failoverd.metrics import CONTENT_TYPE, Metrics
 
 MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyond this
+MAX_REASON = 1024  # bytes of an operator's reason (it lands in logs, events and plans)
 
 
 class Control(Protocol):
@@ -27,9 +31,14 @@ class Control(Protocol):
 
     @property
     def ready(self) -> bool: ...
+    def health(self) -> list[str]:
+        """What keeps the daemon from watching its services ([] when nothing)."""
+
     def status(self) -> dict[str, Any]: ...
     def events(self, limit: int) -> list[dict[str, Any]]: ...
-    def command(self, service: str, command: Command, reason: str) -> Decision | None:
+    def command(
+        self, service: str, command: Command, reason: str, force: bool = False
+    ) -> Decision | None:
         """The machine's decision on the command, None when there is no such service."""
 
 
@@ -38,11 +47,16 @@ def _error(status: int, error: str, detail: Any = None) -> web.Response:
 
 
 def make_app(
-    control: Control, metrics: Metrics, token: Callable[[], SecretStr | None]
+    control: Control,
+    metrics: Metrics,
+    token: Callable[[], SecretStr | None],
+    allowed_hosts: Callable[[], Collection[str]] = lambda: (),
 ) -> web.Application:
-    """The API application; `token` is read per request so a reload can rotate it."""
-    routes = _Routes(control, metrics, token)
-    app = web.Application(middlewares=[_json_errors, routes.auth], client_max_size=MAX_BODY)
+    """The API application; `token` and `allowed_hosts` are read per request (reload)."""
+    routes = _Routes(control, metrics, token, allowed_hosts)
+    app = web.Application(
+        middlewares=[_json_errors, routes.host_check, routes.auth], client_max_size=MAX_BODY
+    )
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/metrics", routes.metrics)
@@ -72,6 +86,23 @@ class _Routes:
     control: Control
     registry: Metrics
     token: Callable[[], SecretStr | None]
+    allowed_hosts: Callable[[], Collection[str]]
+
+    @web.middleware
+    async def host_check(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith("/v1/") or request.path == "/":
+            host = (
+                (request.host or "").rsplit(":", 1)[0]
+                if "]" not in (request.host or "")
+                else ((request.host or "").split("]")[0].lstrip("["))
+            )
+            if not _host_allowed(host, self.allowed_hosts()):
+                return _error(421, "misdirected request", f"Host {request.host!r} is not "
+                              "this API: use an IP address, localhost, or a name in "
+                              "api.allowed_hosts")  # fmt: skip
+        return await handler(request)
 
     @web.middleware
     async def auth(
@@ -87,6 +118,9 @@ class _Routes:
         return await handler(request)
 
     async def healthz(self, _: web.Request) -> web.Response:
+        problems = self.control.health()
+        if problems:
+            return _error(503, "unhealthy", problems)
         return web.json_response({"ok": True})
 
     async def readyz(self, _: web.Request) -> web.Response:
@@ -111,20 +145,36 @@ class _Routes:
 
     async def command(self, request: web.Request) -> web.Response:
         name, verb = request.match_info["name"], request.match_info["command"]
-        reason = ""
+        reason, force = "", False
         if request.can_read_body:
             try:
                 body = await request.json()
             except ValueError:
                 return _error(400, "bad request", 'the body must be JSON, e.g. {"reason": "..."}')
-            reason = str(body.get("reason", "")) if isinstance(body, dict) else ""
-        decision = self.control.command(name, cast(Command, verb), reason)
+            if not isinstance(body, dict):
+                return _error(400, "bad request", "the body must be a JSON object")
+            reason, force = body.get("reason", ""), body.get("force", False)
+            if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
+                return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
+            if not isinstance(force, bool):
+                return _error(400, "bad request", "force: true or false")
+        decision = self.control.command(name, cast(Command, verb), reason, force)
         if decision is None:
             return _error(404, "not found", f"no service named {name!r}")
         if decision.rejected:
             return _error(409, "conflict", decision.reason)
         body = {"accepted": verb, "service": name, "detail": decision.reason}
         return web.json_response(body, status=202)
+
+
+def _host_allowed(host: str, allowed: Collection[str]) -> bool:
+    if host.lower() in ("localhost", *(h.lower() for h in allowed)):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _dumps(obj: Any) -> str:

@@ -54,8 +54,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(path: Path) -> config.Config | None:
+    from failoverd import preflight
+
     try:
-        return config.load(path)
+        cfg = config.load(path)
+        preflight.check(cfg, path)
+        return cfg
     except config.ConfigError as e:
         for line in e.errors:
             print(line, file=sys.stderr)

@@ -1,9 +1,10 @@
 """The composition root: the one place that knows every part and wires them together.
 
-It owns the event loop's life: locks and loads the state file, builds probes and switches from
-the config, adopts what the traffic already says or resumes a journaled plan, starts the API and
-one round loop per service, and handles signals: SIGTERM/SIGINT finish the step in flight,
-persist and exit 0; SIGHUP reloads the config and keeps the running one if the new one is bad.
+It owns the event loop's life: locks and loads the state, builds probes and switches from the
+config, asks every switch where traffic points (concurrently, under one deadline) or resumes a
+journaled plan, starts the API and one supervised round loop per service, and handles signals:
+SIGTERM/SIGINT finish the step in flight, save and exit 0; SIGHUP builds everything the new
+config needs first and swaps it in only if all of it built (else it keeps the running config).
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ from typing import Any
 
 import aiohttp
 
-from failoverd import config, logs, machine, probes, replication, sdnotify, traffic
+from failoverd import config, logs, machine, preflight, probes, replication, sdnotify, traffic
 from failoverd.api import ApiServer, make_app
 from failoverd.clock import SYSTEM, Clock
 from failoverd.kube import Clusters
 from failoverd.machine import SIDES, Command, Decision
 from failoverd.metrics import Metrics
+from failoverd.persist import ServicePersistence
 from failoverd.replication.scheduler import Scheduler
 from failoverd.rounds import BoundProbe
 from failoverd.service import ServiceRunner
 from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord, Store
 from failoverd.store.codec import event_to_dict
+
+ADOPT_DEADLINE = 10.0  # seconds for asking every switch where traffic points, all together
 
 
 class Daemon:
@@ -40,6 +44,7 @@ class Daemon:
         self.metrics = Metrics()
         self.store = Store(cfg.state.path)
         self.records: dict[str, ServiceRecord] = {}
+        self.persistence: dict[str, ServicePersistence] = {}
         self.runners: dict[str, ServiceRunner] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.log = logs.get()
@@ -48,12 +53,28 @@ class Daemon:
         self.clusters = Clusters(cfg.clusters)
         self.api: ApiServer | None = None
         self.started = False
+        self._reloading = asyncio.Lock()
+        self._reloads: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- Control (for the API)
 
     @property
     def ready(self) -> bool:
         return self.started and all(r.rounds > 0 for r in self.runners.values())
+
+    def health(self) -> list[str]:
+        """Every reason this daemon is not watching what it should ([] when all is well)."""
+        if not self.started:
+            return []
+        now = self.clock.monotonic()
+        problems = []
+        for name, runner in sorted(self.runners.items()):
+            task = self.tasks.get(name)
+            if task is None or task.done():
+                problems.append(f"{name}: the round loop is not running")
+            problems += [f"{name}: {p}" for p in runner.health(now)]
+        self.metrics.healthy.set(0 if problems else 1)
+        return problems
 
     def status(self) -> dict[str, Any]:
         return {"leader": True, "services": {n: r.status() for n, r in self.runners.items()}}
@@ -64,44 +85,52 @@ class Daemon:
             event_to_dict(e) for e in sorted(merged, key=lambda e: e.time, reverse=True)[:limit]
         ]
 
-    def command(self, service: str, command: Command, reason: str) -> Decision | None:
+    def command(
+        self, service: str, command: Command, reason: str, force: bool = False
+    ) -> Decision | None:
         runner = self.runners.get(service)
         if runner is None:
             return None
-        self.log.warning("operator_command", service=service, command=command, reason=reason)
-        return runner.command(command, reason)
+        self.log.warning("operator_command", service=service, command=command, reason=reason,
+                         force=force)  # fmt: skip
+        return runner.command(command, reason, force)
 
     # ----------------------------------------------------------------- wiring
 
-    def persist(self) -> None:
-        self.store.save(self.records)
+    def _persistence(self, name: str) -> ServicePersistence:
+        if name not in self.persistence:
+            record = self.records.setdefault(name, ServiceRecord())
+            self.persistence[name] = ServicePersistence(
+                name, record, self.store, self.metrics, self.log.bind(service=name)
+            )
+        return self.persistence[name]
 
-    def _build_runner(self, name: str, svc: config.ServiceConfig) -> ServiceRunner:
+    def _build_runner(
+        self, name: str, svc: config.ServiceConfig, clusters: Clusters
+    ) -> ServiceRunner:
         assert self.session is not None
-        ctx = probes.ProbeContext(self.session, self.clusters)
+        ctx = probes.ProbeContext(self.session, clusters)
         bound = {side: self._bind(svc.probes.of(side), ctx) for side in SIDES}
-        record = self.records.setdefault(name, ServiceRecord())
+        persistence = self._persistence(name)
+        record = persistence.record
         switch = traffic.build(svc.traffic)
         scheduler = None
         if svc.replication:
             jobs = {
-                job: replication.build(
-                    spec, replication.JobContext(name, job, svc.mode, self.clusters)
-                )
+                job: replication.build(spec, replication.JobContext(name, job, svc.mode, clusters))
                 for job, spec in svc.replication.items()
             }
             scheduler = Scheduler(
                 name, svc.replication, jobs, record.replication, metrics=self.metrics, log=self.log,
-                objective_rpo=svc.objectives.rpo, clock=self.clock,
+                objective_rpo=svc.objectives.rpo, clock=self.clock, on_change=persistence.request,
                 may_run=lambda: machine.may_replicate(record.machine, record.plan is not None),
             )  # fmt: skip
         steps = StepBook(
-            name, svc, switch, self.clusters, self.clock,
-            rpo=scheduler.rpo if scheduler else _no_rpo,
-        )  # fmt: skip
+            name, svc, switch, clusters, self.clock, rpo=scheduler.rpo if scheduler else _no_rpo
+        )
         return ServiceRunner(
             name, svc, record, bound, switch, steps, replication=scheduler,
-            metrics=self.metrics, persist=self.persist, log=self.log, clock=self.clock,
+            metrics=self.metrics, persistence=persistence, log=self.log, clock=self.clock,
         )  # fmt: skip
 
     @staticmethod
@@ -113,7 +142,20 @@ class Daemon:
         ]
 
     def _start_loop(self, name: str) -> None:
-        self.tasks[name] = asyncio.create_task(self.runners[name].run(), name=f"rounds-{name}")
+        task = asyncio.create_task(self.runners[name].run(), name=f"rounds-{name}")
+        task.add_done_callback(self._loop_ended)
+        self.tasks[name] = task
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A round loop only ends when asked to: anything else is logged, counted and unhealthy."""
+        if task.cancelled() or self.stop_event.is_set():
+            return
+        error = task.exception()
+        if error is None:
+            return  # stopped for a reload
+        self.metrics.task_failures.labels(task.get_name()).inc()
+        self.log.error("task_failed", task=task.get_name(), error=repr(error),
+                       exc_info=(type(error), error, error.__traceback__))  # fmt: skip
 
     # ----------------------------------------------------------------- life cycle
 
@@ -123,13 +165,19 @@ class Daemon:
             self.records = self.store.load()
             self.session = probes.session()
             for name, svc in self.cfg.services.items():
-                self.runners[name] = self._build_runner(name, svc)
-            for runner in self.runners.values():
-                await runner.adopt()
-            self.persist()
+                self.runners[name] = self._build_runner(name, svc, self.clusters)
+            await asyncio.gather(*(r.adopt(ADOPT_DEADLINE) for r in self.runners.values()))
+            await asyncio.gather(*(p.flush() for p in self.persistence.values()))
             host, port = self.cfg.api.host_port
             self.api = ApiServer(
-                make_app(self, self.metrics, lambda: self.cfg.api.token), host, port
+                make_app(
+                    self,
+                    self.metrics,
+                    lambda: self.cfg.api.token,
+                    lambda: self.cfg.api.allowed_hosts,
+                ),
+                host,
+                port,
             )
             await self.api.start()
         except BaseException:
@@ -139,20 +187,21 @@ class Daemon:
         for name in self.runners:
             self._start_loop(name)
         self.started = True
-        self.log.info(
-            "started",
-            services=sorted(self.runners),
-            api=self.cfg.api.listen,
-            pid_state=str(self.cfg.state.path),
-        )
+        self.log.info("started", services=sorted(self.runners), api=self.cfg.api.listen,
+                      state=str(self.cfg.state.path))  # fmt: skip
 
     async def stop(self) -> None:
-        """Finish the plan steps in flight, persist, release everything."""
+        """Finish the plan steps in flight, save, release everything."""
         await asyncio.gather(*(r.stop() for r in self.runners.values()))
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        self.persist()
+        for reload in self._reloads:
+            reload.cancel()
+        await asyncio.gather(*self._reloads, return_exceptions=True)
+        for name, p in self.persistence.items():
+            if not await p.flush():
+                self.log.error("final_save_failed", service=name, error=p.error)
         await self.close()
 
     async def close(self) -> None:
@@ -163,53 +212,94 @@ class Daemon:
         await self.clusters.close()
         self.store.unlock()
 
-    def reload(self) -> None:
-        """Re-read the config file; on any error keep running the old config."""
+    def request_reload(self) -> None:
+        """SIGHUP: reload in a task (never inside the signal handler), one reload at a time."""
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload(self) -> None:
+        """Re-read the config; swap in what changed only if all of it could be built."""
         if self.config_path is None:
             return
+        async with self._reloading:
+            try:
+                await self._reload(self.config_path)
+            except Exception as e:
+                self.log.error("reload_failed", path=str(self.config_path), error=str(e) or repr(e),
+                               kept="the running config")  # fmt: skip
+
+    async def _reload(self, path: Path) -> None:
         try:
-            new = config.load(self.config_path)
+            new = config.load(path)
+            preflight.check(new, path)
         except config.ConfigError as e:
-            self.log.error(
-                "reload_failed",
-                path=str(self.config_path),
-                errors=e.errors,
-                kept="the running config",
-            )
+            self.log.error("reload_failed", path=str(path), errors=e.errors,
+                           kept="the running config")  # fmt: skip
             return
-        if (new.api, new.state) != (self.cfg.api, self.cfg.state):
-            self.log.warning(
-                "reload_partial", detail="api and state changes take effect at the next restart"
-            )
-            new = new.model_copy(update={"api": self.cfg.api, "state": self.cfg.state})
+        old = self.cfg
+        if new.state != old.state or new.api.listen != old.api.listen:
+            self.log.warning("reload_partial", detail="api.listen and state changes take effect "
+                             "at the next restart; the API token is re-read now")  # fmt: skip
+            new = new.model_copy(update={"state": old.state})
+        clusters = Clusters(new.clusters) if new.clusters != old.clusters else self.clusters
+        changed = {
+            n for n in set(old.services) | set(new.services)
+            if old.services.get(n) != new.services.get(n) or clusters is not self.clusters
+        }  # fmt: skip
+        deferred = {n for n in changed if n in self.runners and self.runners[n].record.plan}
+        built: dict[str, ServiceRunner] = {}
+        try:  # build everything first: any error leaves the running config untouched
+            for name in sorted(changed - deferred):
+                if name in new.services:
+                    built[name] = self._build_runner(name, new.services[name], clusters)
+        except BaseException:
+            if clusters is not self.clusters:
+                await clusters.close()
+            raise
+        await self._swap(built, changed - deferred, deferred, clusters)
+        self.cfg = new.model_copy(
+            update={"services": {**new.services, **{n: old.services[n] for n in deferred
+                                                      if n in old.services}}}
+        )  # fmt: skip
         logs.configure(new.log.format, new.log.level)
-        old, self.cfg = self.cfg, new
-        for name in set(old.services) | set(new.services):
-            if old.services.get(name) == new.services.get(name):
-                continue
-            running = self.runners.get(name)
-            if running is not None and running.record.plan is not None:
-                self.log.warning("reload_deferred", service=name, detail="a plan is in flight: "
-                                 "send SIGHUP again after it finishes")  # fmt: skip
-                new.services[name] = (
-                    old.services[name] if name in old.services else new.services[name]
-                )
-                continue
-            task = self.tasks.pop(name, None)
-            if task is not None:
-                self.runners[name].stopping.set()
-            if name in new.services:
-                self.runners[name] = self._build_runner(name, new.services[name])
+        self.log.info("reloaded", path=str(path), services=sorted(self.runners),
+                      changed=sorted(changed - deferred), deferred=sorted(deferred))  # fmt: skip
+
+    async def _swap(
+        self, built: dict[str, ServiceRunner], changed: set[str], deferred: set[str],
+        clusters: Clusters,
+    ) -> None:  # fmt: skip
+        for name in sorted(deferred):
+            self.log.warning("reload_deferred", service=name, detail="a plan is in flight: "
+                             "send SIGHUP again after it finishes")  # fmt: skip
+        for name in sorted(changed):
+            old = self.runners.get(name)
+            if old is not None:
+                old.loop_stopping.set()  # finish the round in flight, start no new one
+                task = self.tasks.pop(name, None)
+                if task is not None:
+                    await asyncio.gather(task, return_exceptions=True)
+                if old.record.plan is not None:  # the last round started a plan: it runs on
+                    self.log.warning("reload_deferred", service=name,
+                                     detail="a plan started during the reload")  # fmt: skip
+                    old.loop_stopping.clear()
+                    self._start_loop(name)
+                    continue
+            if name in built:
+                self.runners[name] = built[name]
                 self._start_loop(name)
             else:
                 self.runners.pop(name, None)
-        self.log.info("reloaded", path=str(self.config_path), services=sorted(self.runners))
+        if clusters is not self.clusters:
+            previous, self.clusters = self.clusters, clusters
+            await previous.close()
 
     async def run_forever(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_event.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         await self.start()
         sdnotify.notify("READY=1")
         watchdog = sdnotify.watchdog_interval()
@@ -217,6 +307,8 @@ class Daemon:
             try:
                 await asyncio.wait_for(self.stop_event.wait(), watchdog or 3600)
             except TimeoutError:
+                # the watchdog says the loop turns; a service's trouble is /healthz's to report
+                # (a restart would not fix a full disk, and would interrupt a plan waiting on it)
                 sdnotify.notify("WATCHDOG=1")
         sdnotify.notify("STOPPING=1")
         self.log.info("stopping", reason="signal")

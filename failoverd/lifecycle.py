@@ -9,7 +9,7 @@ is on (`active_after_plan`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from failoverd import machine
 from failoverd.clock import Clock
@@ -17,6 +17,7 @@ from failoverd.config import ServiceConfig
 from failoverd.logs import Logger
 from failoverd.machine import Decision, Side, StartPlan
 from failoverd.metrics import Metrics
+from failoverd.persist import ServicePersistence
 from failoverd.plan import PlanRunner, RetryPolicy
 from failoverd.steps import StepBook
 from failoverd.store.records import PlanRecord, ServiceRecord, Step
@@ -29,19 +30,20 @@ class PlanLifecycle:
     def __init__(
         self, name: str, cfg: ServiceConfig, record: ServiceRecord, switch: Switch,
         steps: StepBook, *, metrics: Metrics, log: Logger, clock: Clock,
-        persist: Callable[[], None], apply: Callable[[Decision], None], stopping: asyncio.Event,
+        persistence: ServicePersistence, apply: Callable[[Decision], None],
+        stopping: asyncio.Event, before_plan: Callable[[], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.cfg, self.record, self.switch, self.steps = name, cfg, record, switch, steps
         self.metrics, self.log, self.clock = metrics, log, clock
-        self.persist, self.apply, self.stopping = persist, apply, stopping
+        self.persistence, self.apply, self.stopping = persistence, apply, stopping
+        self.before_plan = before_plan
         self.task: asyncio.Task[None] | None = None
 
     def start(self, action: StartPlan) -> None:
         plan = PlanRecord.new(action, self.steps.steps_for(action.kind), self.clock.wall())
         self.log.warning("plan_start", plan=plan.id, kind=plan.kind, trigger=plan.trigger,
                          target=plan.target, to=self.switch.describe(plan.target), reason=plan.reason)  # fmt: skip
-        self.record.plan = plan
-        self.persist()
+        self.record.plan = plan  # journaled with the state that says failing_over, in one save
         self.resume(plan)
 
     def resume(self, plan: PlanRecord) -> None:
@@ -53,6 +55,9 @@ class PlanLifecycle:
             await asyncio.shield(self.task)
 
     async def _run(self, plan: PlanRecord) -> None:
+        await self.persistence.durable()  # no step runs before its journal is on disk
+        if self.before_plan is not None:
+            await self.before_plan()  # e.g. stop replication writing into the side being promoted
         runner = PlanRunner(
             steps=self.steps.functions(),
             persist=self._persist_plan,
@@ -79,26 +84,37 @@ class PlanLifecycle:
         if plan.rpo_seconds is not None:
             self.metrics.last_rpo.labels(self.name).set(plan.rpo_seconds)
         ok = plan.result == "success"
+        switch = plan.step("switch")
+        moved = switch is not None and switch.status != "pending"
+        observed = await self._observed() if moved and not ok else None
         active = machine.active_after_plan(
-            plan.source, plan.target, ok, plan.step_done("switch"), await self._observed(plan, ok)
+            plan.source, plan.target, ok, plan.step_done("switch"), observed
         )
         log = self.log.info if ok else self.log.error
         log("plan_done", plan=plan.id, kind=plan.kind, trigger=plan.trigger, result=plan.result,
             rto_seconds=plan.rto_seconds, rpo_seconds=plan.rpo_seconds, error=plan.error,
             active=active)  # fmt: skip
-        self.apply(
-            machine.on_plan_done(
-                self.record.machine, ok, active, self.clock.wall(), plan.error or ""
-            )
+        decision = machine.on_plan_done(
+            self.record.machine, ok, active, self.clock.wall(), plan.error or "", moved=moved
         )
+        self.apply(decision)
 
-    async def _observed(self, plan: PlanRecord, ok: bool) -> Side | None:
-        """After a failed plan: where the switch says traffic is (None: not asked, or no answer)."""
-        return None
+    async def _observed(self) -> Side | None:
+        """Where the switch says traffic is after a failed plan (None: it did not answer).
 
-    def _persist_plan(self, plan: PlanRecord) -> None:
+        An UPSERT can land and then time out: the journal alone cannot say where users are.
+        """
+        try:
+            async with asyncio.timeout(self.switch.switch_timeout + 5.0):
+                return await self.switch.current()
+        except Exception as e:
+            self.log.warning("switch_read_failed", error=str(e) or type(e).__name__,
+                             detail="assuming what the plan's journal says")  # fmt: skip
+            return None
+
+    async def _persist_plan(self, plan: PlanRecord) -> None:
         self.record.plan = plan
-        self.persist()
+        await self.persistence.durable()
 
     def _step_start(self, plan: PlanRecord, step: Step) -> None:
         self.log.info("plan_step_start", plan=plan.id, kind=plan.kind, step=step.name)

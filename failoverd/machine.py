@@ -36,6 +36,7 @@ class Blocked(StrEnum):
     STANDBY_NOT_READY = "standby_not_ready"
     HOLD_DOWN = "hold_down"
     PLAN_FAILED = "plan_failed"
+    SWITCH_UNKNOWN = "switch_unknown"  # where traffic points could not be read: clears when it can
 
 
 def other(side: Side) -> Side:
@@ -105,6 +106,7 @@ class StartPlan:
     target: Side
     reason: str
     outage_started: float
+    forced: bool = False  # an operator moved traffic towards a side that was not ready
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,10 @@ def _side_failed(rnd: Round, side: Side, st: ServiceState, policy: Policy) -> bo
     results = rnd.primary if side == "primary" else rnd.standby
     if policy.mode != "hot" and side != st.active:
         # In warm/cold mode the idle side's app is scaled down on purpose: its cluster-level
-        # probes say whether it could take over.
+        # probes say whether it could take over. No such probe: nobody vouches for the side.
         results = tuple(r for r in results if r.cluster)
+        if not results:
+            return True
     return round_failed(results, policy.quorum)
 
 
@@ -166,10 +170,16 @@ def _count(st: ServiceState, rnd: Round, now: float, policy: Policy) -> ServiceS
             fails[side], oks[side] = fails[side] + 1, 0
         else:
             fails[side], oks[side], last_ok[side] = 0, oks[side] + 1, now
-    return replace(st, fails=fails, oks=oks, last_ok_at=last_ok)
+    # A move stamped in the future (the wall clock jumped back since) is clamped to now: it
+    # holds for hold_down from here, not for the size of the jump on top.
+    moved = st.last_move_at if st.last_move_at is None else min(st.last_move_at, now)
+    return replace(st, fails=fails, oks=oks, last_ok_at=last_ok, last_move_at=moved)
 
 
-def _plan(st: ServiceState, kind: PlanKind, trigger: Trigger, reason: str, now: float) -> Decision:
+def _plan(
+    st: ServiceState, kind: PlanKind, trigger: Trigger, reason: str, now: float,
+    forced: bool = False,
+) -> Decision:  # fmt: skip
     target = other(st.active)
     started = st.last_ok_at[st.active] if trigger == "auto" else None
     state = State.FAILING_OVER if kind == "failover" else State.FAILING_BACK
@@ -179,7 +189,7 @@ def _plan(st: ServiceState, kind: PlanKind, trigger: Trigger, reason: str, now: 
         blocked=None,
         paused_after_plan=st.state == State.PAUSED or (st.paused_after_plan and trigger != "auto"),
     )
-    action = StartPlan(kind, trigger, target, reason, now if started is None else started)
+    action = StartPlan(kind, trigger, target, reason, now if started is None else started, forced)
     return Decision(new, (action,), reason)
 
 
@@ -190,6 +200,8 @@ def on_round(st: ServiceState, rnd: Round, now: float, policy: Policy) -> Decisi
         return Decision(st, (), f"{st.state}: round counted, no automatic action")
     if st.state == State.BLOCKED and st.blocked == Blocked.PLAN_FAILED:
         return Decision(st, (), "blocked by a failed plan: waiting for an operator")
+    if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
+        return Decision(st, (), "blocked: waiting for the traffic switch to say where traffic is")
     if st.active == "primary":
         return _watch_primary(st, now, policy)
     return _watch_standby(st, now, policy)
@@ -250,12 +262,34 @@ def _watch_standby(st: ServiceState, now: float, policy: Policy) -> Decision:
     return Decision(new, (), reason)
 
 
-def on_adopt(st: ServiceState, current: Side | None) -> Decision:
-    """At start: the traffic switch says traffic points at `current` (None: at neither side).
+def on_adopt(
+    st: ServiceState, current: Side | None, known: bool = True, error: str = ""
+) -> Decision:
+    """At start (or while blocked on it): what the traffic switch says about where traffic is.
 
-    Traffic that already points at the other side (moved by hand, or by a daemon whose state
-    was lost) is adopted instead of flipped back; a paused service stays paused.
+    `current` is the side the switch points at (None: at neither side's values); `known` is
+    False when the switch could not be asked. Traffic that already points at the other side
+    (moved by hand, or by a daemon whose state was lost) is adopted instead of flipped back; a
+    paused service stays paused. A service recorded mid-plan with no journal (the two were lost
+    between writes) blocks on the side the switch names: an operator decides. A switch that
+    cannot be read blocks automation until it answers: nothing moves on a guess.
     """
+    if not known:
+        why = f"cannot read where traffic points ({error}): no automatic move until the switch answers"
+        if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
+            return Decision(st, (), why)
+        return _block(replace(st, warned=False), Blocked.SWITCH_UNKNOWN, why)
+    side = current or st.active
+    if st.state in (State.FAILING_OVER, State.FAILING_BACK):
+        why = (
+            f"recorded as {st.state} but no plan journal survived: traffic is on the {side}; "
+            "blocked until an operator resumes or moves it"
+        )
+        return _block(replace(st, active=side, warned=False), Blocked.PLAN_FAILED, why)
+    if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
+        settled = replace(ServiceState.settled(side, st.last_move_at), oks=st.oks,
+                          fails=st.fails, last_ok_at=st.last_ok_at)  # fmt: skip
+        return Decision(settled, (), f"the traffic switch answers again: traffic is on the {side}")
     if current is None or current == st.active:
         return Decision(st, (), f"traffic points at the {st.active}, as recorded")
     adopted = ServiceState.settled(current, st.last_move_at)
@@ -292,8 +326,17 @@ def may_replicate(st: ServiceState, plan_in_flight: bool) -> bool:
 Command = Literal["failover", "failback", "pause", "resume"]
 
 
-def on_command(st: ServiceState, command: Command, now: float, reason: str = "") -> Decision:
-    """An operator's command; `rejected` when it is not allowed in the current state."""
+def on_command(
+    st: ServiceState, command: Command, now: float, reason: str = "",
+    policy: Policy | None = None, force: bool = False,
+) -> Decision:  # fmt: skip
+    """An operator's command; `rejected` when it is not allowed in the current state.
+
+    A manual move towards a side that is not ready (its last `recovery_threshold` rounds were
+    not all healthy) is rejected unless forced: `failoverd failback` typed during the outage
+    must not put users on a dead side by a slip of the hand.
+    """
+    policy = policy or Policy()
     busy = st.state in (State.FAILING_OVER, State.FAILING_BACK)
     why = f" ({reason})" if reason else ""
     if command in ("failover", "failback"):
@@ -304,6 +347,15 @@ def on_command(st: ServiceState, command: Command, now: float, reason: str = "")
             return Decision(
                 st, (), f"{command} not possible: traffic is on the {st.active}", rejected=True
             )
+        target = other(want)
+        if not ready(st, target, policy) and not force:
+            return Decision(st, (), f"{command} refused: the {target} is not ready "
+                            f"({st.oks[target]} of {policy.recovery_threshold} healthy rounds); "
+                            "force it if you must", rejected=True)  # fmt: skip
+        if not ready(st, target, policy):
+            d = _plan(st, command, "manual", f"manual {command}, FORCED onto a {target} that "
+                      f"is not ready{why}", now, forced=True)  # fmt: skip
+            return replace(d, actions=(*d.actions, Notify("forced_move", d.reason)))
         return _plan(st, command, "manual", f"manual {command}{why}", now)
     if command == "pause":
         if busy or st.state == State.PAUSED:
@@ -314,12 +366,18 @@ def on_command(st: ServiceState, command: Command, now: float, reason: str = "")
     if st.state not in (State.PAUSED, State.BLOCKED):
         return Decision(st, (), f"nothing to resume: the service is {st.state}", rejected=True)
     fresh = ServiceState.settled(st.active, st.last_move_at)
-    resumed = replace(fresh, oks=st.oks, last_ok_at=st.last_ok_at)
+    resumed = replace(fresh, oks=st.oks, fails=st.fails, last_ok_at=st.last_ok_at)
     return Decision(resumed, (), f"automation resumed by operator{why}")
 
 
-def on_plan_done(st: ServiceState, ok: bool, active: Side, now: float, error: str = "") -> Decision:
-    """A plan finished: settle on the side it left traffic on, or block on a failure."""
+def on_plan_done(
+    st: ServiceState, ok: bool, active: Side, now: float, error: str = "", moved: bool = False
+) -> Decision:
+    """A plan finished: settle on the side it left traffic on, or block on a failure.
+
+    `moved`: the failed plan's switch step started, so traffic may have moved: hold_down
+    counts from now, as after any move.
+    """
     if ok:
         new = replace(
             ServiceState.settled(active, now),
@@ -331,5 +389,6 @@ def on_plan_done(st: ServiceState, ok: bool, active: Side, now: float, error: st
             new, (Notify("moved", f"traffic now on the {active}"),), f"plan done: {active} active"
         )
     reason = f"plan failed: {error}" if error else "plan failed"
-    new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True)
+    new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True,
+                  last_move_at=now if moved else st.last_move_at)  # fmt: skip
     return Decision(new, (Notify("plan_failed", reason),), reason)

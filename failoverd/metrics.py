@@ -88,6 +88,29 @@ class Metrics:
             registry=r,
         )
         self.leader = Gauge("failoverd_leader", "1 while this instance is the leader", registry=r)
+        self.persist_failures = Counter(
+            "failoverd_persist_failures_total",
+            "Saves of a service's state that failed (disk full, read-only, I/O error)",
+            ["service"],
+            registry=r,
+        )
+        self.round_errors = Counter(
+            "failoverd_round_errors_total",
+            "Rounds that ended in an unexpected error (logged as round_failed)",
+            ["service"],
+            registry=r,
+        )
+        self.task_failures = Counter(
+            "failoverd_task_failures_total",
+            "Background tasks that died of an error (logged as task_failed)",
+            ["task"],
+            registry=r,
+        )
+        self.healthy = Gauge(
+            "failoverd_healthy",
+            "1 while every service's loop runs, completes rounds and can save its state",
+            registry=r,
+        )
 
     def set_state(self, service: str, state: State, active: str) -> None:
         for s in State:

@@ -38,7 +38,7 @@ class PlanRunner:
     """Runs a plan's steps with the given step functions; owns no state beyond the journal."""
 
     steps: dict[str, StepFn]
-    persist: Callable[[PlanRecord], None]
+    persist: Callable[[PlanRecord], Awaitable[None]]  # returns once the journal is on disk
     clock: Clock = SYSTEM
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_step: Callable[[PlanRecord, Step], None] = lambda plan, step: None
@@ -57,7 +57,7 @@ class PlanRunner:
                 return plan  # still "running": the journal resumes it at the next start
             step.status, step.started, step.error = "running", self.clock.wall(), None
             began = self.clock.monotonic()
-            self.persist(plan)
+            await self.persist(plan)
             self.on_start(plan, step)
             try:
                 await self._attempts(plan, step)
@@ -67,14 +67,14 @@ class PlanRunner:
                 step.duration_seconds = self.clock.monotonic() - began
                 if not step.best_effort:
                     self.on_step(plan, step)
-                    self._finish(plan, "failed", f"{step.name}: {step.error}")
+                    await self._finish(plan, "failed", f"{step.name}: {step.error}")
                     return plan
             else:
                 step.status = "done"
                 step.duration_seconds = self.clock.monotonic() - began
             self.on_step(plan, step)
-            self.persist(plan)
-        self._finish(plan, "success", None)
+            await self.persist(plan)
+        await self._finish(plan, "success", None)
         return plan
 
     async def _attempts(self, plan: PlanRecord, step: Step) -> None:
@@ -100,14 +100,14 @@ class PlanRunner:
                     raise TimeoutError(f"no result within {policy.timeout:g}s") from None
                 except Exception as e:
                     step.error = _describe(e)
-                    self.persist(plan)  # the status shows the retries as they happen
+                    await self.persist(plan)  # the status shows the retries as they happen
                     raise
 
-    def _finish(
+    async def _finish(
         self, plan: PlanRecord, result: Literal["success", "failed"], error: str | None
     ) -> None:
         plan.result, plan.finished, plan.error = result, self.clock.wall(), error
-        self.persist(plan)
+        await self.persist(plan)
 
 
 def _describe(e: BaseException) -> str:

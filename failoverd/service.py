@@ -17,8 +17,9 @@ from failoverd.clock import SYSTEM, Clock
 from failoverd.config import ServiceConfig
 from failoverd.lifecycle import PlanLifecycle
 from failoverd.logs import Logger
-from failoverd.machine import SIDES, Decision, Side, StartPlan
+from failoverd.machine import SIDES, Blocked, Decision, Side, StartPlan
 from failoverd.metrics import Metrics
+from failoverd.persist import ServicePersistence
 from failoverd.replication.scheduler import Scheduler
 from failoverd.rounds import BoundProbe, ProbeReport
 from failoverd.steps import StepBook
@@ -43,7 +44,7 @@ class ServiceRunner:
     def __init__(
         self, name: str, cfg: ServiceConfig, record: ServiceRecord,
         bound: dict[Side, list[BoundProbe]], switch: Switch, steps: StepBook, *,
-        metrics: Metrics, persist: Callable[[], None], log: Logger, clock: Clock = SYSTEM,
+        metrics: Metrics, persistence: ServicePersistence, log: Logger, clock: Clock = SYSTEM,
         notify: Callable[[str, str, str], None] = lambda service, event, message: None,
         replication: Scheduler | None = None,
     ) -> None:  # fmt: skip
@@ -51,14 +52,24 @@ class ServiceRunner:
         self.replication = replication
         self.policy = policy_of(cfg)
         self.bound, self.switch = bound, switch
-        self.metrics, self.persist, self.clock, self.notify = metrics, persist, clock, notify
+        self.metrics, self.persistence, self.clock, self.notify = (
+            metrics,
+            persistence,
+            clock,
+            notify,
+        )
         self.log = log.bind(service=name)
         self.last_round: dict[Side, list[ProbeReport]] = {"primary": [], "standby": []}
         self.rounds = 0
-        self.stopping = asyncio.Event()
+        self.started_at = clock.monotonic()
+        self.last_round_at: float | None = None  # monotonic end of the last completed round
+        self.last_error: str | None = None  # the last round's error, until a round completes
+        self.stopping = asyncio.Event()  # shutdown: the loop ends, a plan stops between steps
+        self.loop_stopping = asyncio.Event()  # a reload: only the loop ends, plans run on
         self.plans = PlanLifecycle(
             name, cfg, record, switch, steps, metrics=metrics, log=self.log, clock=clock,
-            persist=persist, apply=self.apply, stopping=self.stopping,
+            persistence=persistence, apply=self.apply, stopping=self.stopping,
+            before_plan=replication.halt if replication else None,
         )  # fmt: skip
         self.metrics.set_state(name, record.machine.state, record.machine.active)
 
@@ -70,7 +81,7 @@ class ServiceRunner:
         jobs = asyncio.create_task(self.replication.run()) if self.replication else None
         try:
             await rounds.every(
-                interval, rounds.phase(self.name, interval), self.stopping, self._tick
+                interval, rounds.phase(self.name, interval), self.loop_stopping, self._tick
             )
         finally:
             if jobs is not None:
@@ -78,7 +89,35 @@ class ServiceRunner:
                 await asyncio.gather(jobs, return_exceptions=True)
 
     async def _tick(self) -> None:
-        await self.round()
+        """One round; whatever goes wrong in it is logged and counted, and the loop goes on."""
+        try:
+            await self.persistence.flush()  # a save owed from a failing disk, retried each round
+            if self.record.machine.blocked == Blocked.SWITCH_UNKNOWN and self.record.plan is None:
+                await self.adopt(timeout=self.cfg.policy.interval)
+            await self.round()
+        except Exception as e:
+            self.last_error = f"{type(e).__name__}: {e}"
+            self.metrics.round_errors.labels(self.name).inc()
+            self.log.exception("round_failed", error=self.last_error)
+        else:
+            self.last_error = None
+            self.last_round_at = self.clock.monotonic()
+
+    def health(self, now: float) -> list[str]:
+        """What is wrong with this service's supervision now ([] when nothing)."""
+        problems = []
+        stale_after = 3 * self.cfg.policy.interval
+        since = (
+            self.last_round_at
+            if self.last_round_at is not None
+            else self.started_at + (rounds.phase(self.name, self.cfg.policy.interval))
+        )
+        if now - since > stale_after:
+            what = f"no round completed for {now - since:.1f}s (over 3 intervals)"
+            problems.append(what + (f": {self.last_error}" if self.last_error else ""))
+        if self.persistence.error is not None:
+            problems.append(f"cannot save its state: {self.persistence.error}")
+        return problems
 
     async def round(self) -> Decision:
         """Run every probe of both sides concurrently, then decide."""
@@ -117,7 +156,7 @@ class ServiceRunner:
             self.log.info("transition", **{"from": before.state.value, "to": after.state.value},
                           active=after.active, reason=decision.reason)  # fmt: skip
             self.metrics.set_state(self.name, after.state, after.active)
-            self.persist()
+            self.persistence.request()
         for action in decision.actions:
             if isinstance(action, StartPlan):
                 self.plans.start(action)
@@ -125,33 +164,44 @@ class ServiceRunner:
                 self.log.warning("notify", notify_event=action.event, message=action.message)
                 self.notify(self.name, action.event, action.message)
 
-    def command(self, verb: machine.Command, reason: str) -> Decision:
+    def command(self, verb: machine.Command, reason: str, force: bool = False) -> Decision:
         """An operator's command: the machine's decision, applied unless it was rejected."""
-        decision = machine.on_command(self.record.machine, verb, self.clock.wall(), reason)
+        decision = machine.on_command(
+            self.record.machine, verb, self.clock.wall(), reason, self.policy, force
+        )
         if not decision.rejected:
             self.apply(decision)
         return decision
 
     # ----------------------------------------------------------------- start and stop
 
-    async def adopt(self) -> None:
-        """Resume a journaled plan, or let the machine adopt where the traffic points now."""
+    async def adopt(self, timeout: float | None = None) -> None:
+        """Resume a journaled plan, or let the machine adopt where the traffic points now.
+
+        A switch that does not answer within `timeout` leaves the service blocked (the machine
+        decides that); the round loop asks again before each round until it answers.
+        """
         if self.record.plan is not None:
             plan = self.record.plan
             self.log.warning("plan_resume", plan=plan.id, kind=plan.kind,
                              steps={s.name: s.status for s in plan.steps})  # fmt: skip
             self.plans.resume(plan)
             return
+        limit = timeout if timeout is not None else self.switch.switch_timeout + 5.0
         try:
-            current = await self.switch.current()
+            async with asyncio.timeout(limit):
+                current = await self.switch.current()
         except Exception as e:
-            self.log.warning("adopt_failed", error=str(e), active=self.record.machine.active)
+            error = str(e) or f"no answer within {limit:g}s"
+            self.log.warning("adopt_failed", error=error, active=self.record.machine.active)
+            self.apply(machine.on_adopt(self.record.machine, None, known=False, error=error))
             return
         self.apply(machine.on_adopt(self.record.machine, current))
 
     async def stop(self) -> None:
         """Stop the loop; a plan finishes its step in flight and is journaled for resumption."""
         self.stopping.set()
+        self.loop_stopping.set()
         await self.plans.wait()
 
     # ----------------------------------------------------------------- status

@@ -24,6 +24,10 @@ class FakeControl:
         self.state = ServiceState()
         self.calls: list[tuple[str, str, str]] = []
         self.ready = True
+        self.problems: list[str] = []
+
+    def health(self) -> list[str]:
+        return self.problems
 
     def status(self) -> dict[str, Any]:
         return {"leader": True, "services": {"web": {"state": self.state.state.value}}}
@@ -31,11 +35,13 @@ class FakeControl:
     def events(self, limit: int) -> list[dict[str, Any]]:
         return [{"n": i} for i in range(limit)]
 
-    def command(self, service: str, command: Command, reason: str) -> Decision | None:
+    def command(
+        self, service: str, command: Command, reason: str, force: bool = False
+    ) -> Decision | None:
         self.calls.append((service, command, reason))
         if service != "web":
             return None
-        d = on_command(self.state, command, 0.0, reason)
+        d = on_command(self.state, command, 0.0, reason, force=force)
         if not d.rejected:
             self.state = d.state
         return d

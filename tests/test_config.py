@@ -127,7 +127,9 @@ def test_secrets_are_read_from_files_and_never_printed(tmp_path):
 
 def test_warm_mode_needs_a_cluster_probe_on_the_standby():
     (err,) = errors(GOOD.replace("    primary: a\n", "    mode: warm\n    primary: a\n"))
-    assert err.startswith("f.yaml:2: services.web: mode warm expects the standby app to be down")
+    assert err.startswith(
+        "f.yaml:2: services.web: mode warm expects the idle side's app to be down"
+    )
 
 
 def test_duplicate_keys_and_undefined_clusters_are_errors():

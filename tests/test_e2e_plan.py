@@ -18,9 +18,10 @@ def warm(daemon, **policy) -> dict:
     cfg = daemon.config(interval="500ms", failure_threshold=3, recovery_threshold=2, **policy)
     svc = cfg["services"]["webapp"]
     svc["mode"] = "warm"
-    svc["probes"]["standby"].append(
-        {"command": {"argv": ["true"], "role": "cluster", "timeout": "300ms"}}
-    )
+    for side in ("primary", "standby"):
+        svc["probes"][side].append(
+            {"command": {"argv": ["true"], "role": "cluster", "timeout": "300ms"}}
+        )
     return cfg
 
 

@@ -182,7 +182,7 @@ def test_paused_counts_rounds_but_never_moves():
 
 def test_manual_failover_from_paused_returns_to_paused():
     st = on_command(warmed(), "pause", 0.0).state
-    d = on_command(st, "failover", 1.0, reason="maintenance")
+    d = on_command(st, "failover", 1.0, reason="maintenance", policy=POLICY)
     assert not d.rejected and plans([d])[0].trigger == "manual"
     done = on_plan_done(d.state, ok=True, active="standby", now=2.0).state
     assert (done.state, done.active) == (State.PAUSED, "standby")
@@ -207,7 +207,7 @@ def test_commands_not_allowed_in_a_state_are_rejected_without_change(state, acti
 
 def test_manual_failover_is_allowed_while_suspect_and_records_the_command_time():
     st, _ = feed(warmed(), [rnd(False)])
-    d = on_command(st, "failover", 1234.0)
+    d = on_command(st, "failover", 1234.0, policy=POLICY)
     assert plans([d])[0].outage_started == 1234.0
 
 
@@ -267,12 +267,13 @@ def test_never_a_move_to_a_standby_that_is_not_ready(policy, seq):
 
 
 @settings(max_examples=300)
-@given(policies, rounds, st.floats(0, 100))
+@given(policies, rounds, st.floats(-100, 100))
 def test_no_automatic_move_within_hold_down(policy, seq, moved_at):
     start = ServiceState.settled("primary", last_move_at=moved_at)
     for i, (_, _, d) in enumerate(run(policy, seq, start)):
         if any(isinstance(a, StartPlan) for a in d.actions):
-            assert float(i) >= moved_at + policy.hold_down
+            # a stamp in the future (the clock jumped back) counts from the first round after it
+            assert float(i) >= min(moved_at, 0.0) + policy.hold_down
 
 
 @settings(max_examples=300)
@@ -359,3 +360,67 @@ def test_replication_runs_only_while_the_primary_serves_and_nothing_moves(
 ):
     st = ServiceState(state=state, active=active)
     assert may_replicate(st, plan_in_flight) is expected
+
+
+def test_a_move_stamped_in_the_future_holds_for_hold_down_not_for_the_jump():
+    # the wall clock jumped back an hour after the last move was stamped
+    st = replace(warmed(), last_move_at=1000.0 + 3600)
+    st, ds = feed(st, [rnd(False)] * 3, t0=1000.0)
+    assert st.state == State.BLOCKED and st.blocked == Blocked.HOLD_DOWN
+    assert st.last_move_at == 1000.0, "clamped to the first round that saw it"
+    _, ds = feed(st, [rnd(False)], t0=1000.0 + POLICY.hold_down)
+    assert plans(ds), "hold_down (60s) passed: the failover goes ahead"
+
+
+def test_a_manual_move_towards_a_side_that_is_not_ready_needs_force():
+    st = ServiceState()  # nothing observed yet: the standby is not ready
+    d = on_command(st, "failover", 1.0, policy=POLICY)
+    assert d.rejected and "standby is not ready" in d.reason and d.state is st
+    forced = on_command(st, "failover", 1.0, "the DBA says so", policy=POLICY, force=True)
+    (plan,) = plans([forced])
+    assert plan.forced and "FORCED" in forced.reason
+    assert any(isinstance(a, Notify) and a.event == "forced_move" for a in forced.actions)
+
+
+def test_the_idle_side_in_warm_mode_without_a_cluster_probe_is_never_ready():
+    policy = replace(POLICY, mode="warm", auto_failback=True, hold_down=0.0)
+    st = ServiceState.settled("standby")
+    # the primary's only probe is an app probe: nobody vouches for the idle primary's cluster
+    st, ds = feed(st, [Round((OK,), (OK,))] * 10, policy)
+    assert st.oks["primary"] == 0 and not plans(ds)
+
+
+@pytest.mark.parametrize(
+    ("state", "current", "known", "want"),
+    [
+        (State.PRIMARY_ACTIVE, None, False, (State.BLOCKED, Blocked.SWITCH_UNKNOWN, "primary")),
+        (State.FAILING_OVER, "standby", True, (State.BLOCKED, Blocked.PLAN_FAILED, "standby")),
+        (State.FAILING_OVER, "primary", True, (State.BLOCKED, Blocked.PLAN_FAILED, "primary")),
+        (State.FAILING_BACK, None, True, (State.BLOCKED, Blocked.PLAN_FAILED, "primary")),
+    ],
+)
+def test_at_start_an_unreadable_switch_or_a_lost_journal_blocks(state, current, known, want):
+    st = ServiceState(state=state, active="primary")
+    d = on_adopt(st, current, known=known, error="timeout")
+    assert (d.state.state, d.state.blocked, d.state.active) == want
+    assert [a.event for a in d.actions if isinstance(a, Notify)] == ["blocked"]
+
+
+def test_blocked_on_an_unreadable_switch_settles_where_it_points_once_it_answers():
+    st = on_adopt(ServiceState(), None, known=False, error="timeout").state
+    st, ds = feed(st, [rnd(False)] * 5)
+    assert st.state == State.BLOCKED and not plans(ds), "no move while the switch is unknown"
+    d = on_adopt(st, "standby")
+    assert (d.state.state, d.state.active, d.state.blocked) == (
+        State.STANDBY_ACTIVE,
+        "standby",
+        None,
+    )
+
+
+def test_a_failed_plan_whose_switch_started_counts_as_a_move_for_hold_down():
+    st = replace(warmed(), state=State.FAILING_OVER)
+    d = on_plan_done(st, ok=False, active="primary", now=500.0, error="verify", moved=True)
+    assert d.state.last_move_at == 500.0
+    d = on_plan_done(st, ok=False, active="primary", now=500.0, error="prepare")
+    assert d.state.last_move_at == st.last_move_at

@@ -33,7 +33,7 @@ class Recorder:
 
         return run
 
-    def persist(self, plan: PlanRecord) -> None:
+    async def persist(self, plan: PlanRecord) -> None:
         self.journal.append(copy.deepcopy(plan_to_dict(plan)))
 
 

@@ -263,7 +263,7 @@ async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(
         assert note.startswith("4 objects to s3://dr-snaps/web/")
         svc = config.ServiceConfig.model_validate({
             "mode": "cold", "primary": "beijing", "standby": "shanghai",
-            "probes": {"primary": [{"tcp": {"host": "127.0.0.1", "port": 1}}], "standby": [{"kubernetes": {"cluster": "shanghai"}}]},
+            "probes": {"primary": [{"kubernetes": {"cluster": "beijing"}}], "standby": [{"kubernetes": {"cluster": "shanghai"}}]},
             "traffic": {"route53": {"hosted_zone_id": "Z1", "name": "w.example.test.", "primary": ["192.0.2.1"], "standby": ["192.0.2.2"]}},
             "prepare": {"restore": {"snapshot_job": "snap"}},
             "replication": {"snap": {"every": "5m", "s3_snapshot": spec.model_dump()}},

@@ -12,6 +12,7 @@ from failoverd.clock import LoopClock
 from failoverd.errors import PermanentError
 from failoverd.machine import ServiceState, Side, State
 from failoverd.metrics import Metrics
+from failoverd.persist import ServicePersistence
 from failoverd.probes.base import Observation
 from failoverd.rounds import BoundProbe
 from failoverd.service import ServiceRunner
@@ -77,20 +78,35 @@ class MemorySwitch:
 def make_runner(switch: MemorySwitch, health: Health, record: ServiceRecord | None = None):
     cfg = config.ServiceConfig.model_validate(SERVICE)
     record = record or ServiceRecord()
-    saves: list[State] = []
+    store = MemoryStore()
     clock = LoopClock()
+    metrics, log = Metrics(), structlog.get_logger()
     steps = StepBook("web", cfg, switch, None, clock)  # type: ignore[arg-type]
     runner = ServiceRunner(
         "web", cfg, record, {s: [health.probe(s)] for s in ("primary", "standby")}, switch,
-        steps, metrics=Metrics(), persist=lambda: saves.append(record.machine.state),
-        log=structlog.get_logger(), clock=clock,
+        steps, metrics=metrics, persistence=ServicePersistence("web", record, store, metrics, log),
+        log=log, clock=clock,
     )  # fmt: skip
-    return runner, record, saves
+    return runner, record, store.saves
+
+
+class MemoryStore:
+    """Records what was saved (the state of each save); `broken` makes saves fail like a full disk."""
+
+    def __init__(self) -> None:
+        self.saves: list[State] = []
+        self.broken: OSError | None = None
+
+    async def save(self, name: str, record: ServiceRecord) -> None:
+        if self.broken is not None:
+            raise self.broken
+        self.saves.append(record.machine.state)
 
 
 async def settle(runner: ServiceRunner) -> None:
     if runner.plans.task is not None:
         await runner.plans.task
+    await runner.persistence.flush()
 
 
 async def test_a_dead_primary_fails_over_after_the_threshold_and_the_switch_moves_once():
@@ -114,6 +130,8 @@ async def test_a_failed_plan_whose_switch_landed_settles_on_the_side_the_journal
     switch, health = MemorySwitch(), Health()
     switch.fail_verify = PermanentError("verify broke")
     runner, record, _ = make_runner(switch, health)
+    for _ in range(2):
+        await runner.round()  # the standby becomes ready
     decision = runner.command("failover", "drill by hand")
     assert not decision.rejected
     await settle(runner)
@@ -147,3 +165,75 @@ async def test_the_loop_keeps_its_interval_and_stops_promptly():
     await runner.stop()
     await task
     assert 10 <= rounds <= 11 and loop.time() - t0 < 0.01
+
+
+async def test_an_upsert_that_landed_then_failed_is_found_where_the_switch_says():
+    switch, health = MemorySwitch(), Health()
+    switch.fail_after_write = PermanentError("connection reset after the write")
+    runner, record, _ = make_runner(switch, health)
+    for _ in range(2):
+        await runner.round()
+    assert not runner.command("failover", "").rejected
+    await settle(runner)
+    plan = record.last_failover
+    assert plan is not None and plan.result == "failed" and not plan.step_done("switch")
+    assert record.machine.active == "standby", "the switch says the write landed"
+    assert record.machine.last_move_at is not None, "a switch that started counts for hold_down"
+
+
+async def test_a_manual_move_to_a_side_that_is_not_ready_is_refused_unless_forced():
+    switch, health = MemorySwitch(), Health()
+    health.up["standby"] = False
+    runner, record, _ = make_runner(switch, health)
+    for _ in range(3):
+        await runner.round()
+    refused = runner.command("failover", "")
+    assert refused.rejected and "not ready" in refused.reason and switch.writes == []
+    forced = runner.command("failover", "standby is fine, the probe is wrong", force=True)
+    assert not forced.rejected
+    await settle(runner)
+    assert switch.writes == ["standby"] and record.last_failover.forced
+
+
+async def test_a_full_disk_does_not_stop_the_rounds_and_the_plan_waits_for_it():
+    switch, health = MemorySwitch(), Health()
+    runner, record, saves = make_runner(switch, health)
+    store = runner.persistence.store
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(3)  # the standby becomes ready
+    store.broken = OSError(28, "No space left on device")
+    health.up["primary"] = False
+    await asyncio.sleep(5)
+    assert record.machine.state == State.FAILING_OVER and switch.writes == []
+    assert runner.rounds >= 7, "rounds go on while the disk is full"
+    problems = runner.health(loop.time())
+    assert problems and "No space left on device" in problems[0]
+    store.broken = None  # the disk has room again
+    await asyncio.sleep(15)
+    assert switch.writes == ["standby"] and record.machine.state == State.STANDBY_ACTIVE
+    assert saves[-1] == State.STANDBY_ACTIVE and runner.health(loop.time()) == []
+    await runner.stop()
+    await task
+
+
+async def test_a_round_that_raises_is_logged_and_counted_and_the_loop_goes_on():
+    switch, health = MemorySwitch(), Health()
+    runner, _, _ = make_runner(switch, health)
+    calls = 0
+    real_round = runner.round
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("a bug in one round")
+        await real_round()
+
+    runner.round = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(5.5)
+    await runner.stop()
+    await task
+    assert calls >= 5 and runner.rounds == calls - 1
+    assert runner.metrics.round_errors.labels("web")._value.get() == 1

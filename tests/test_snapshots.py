@@ -99,7 +99,7 @@ services:
     primary: beijing
     standby: shanghai
     probes:
-      primary: [{{http: {{url: "http://127.0.0.1:1/"}}}}]
+      primary: [{{kubernetes: {{cluster: beijing}}}}]
       standby: [{{kubernetes: {{cluster: shanghai}}}}]
     traffic:
       route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}

@@ -39,7 +39,7 @@ def test_a_saved_state_loads_back_the_same(tmp_path):
     rec.plan.steps[0].status = "done"
     rec.add_event(an_event(1))
     rec.replication["db"] = JobRecord(last_success=3.5, failures=2, last_note="ok")
-    store.save({"web": rec})
+    store.save_all({"web": rec})
     (back,) = store.load().values()
     assert (back.machine.state, back.machine.active, back.machine.blocked) == (
         State.BLOCKED,
@@ -58,9 +58,10 @@ def test_a_saved_state_loads_back_the_same(tmp_path):
 def test_no_file_means_no_records_and_no_temp_files_are_left(tmp_path):
     store = Store(tmp_path / "state.json")
     assert store.load() == {}
-    store.save({"web": ServiceRecord()})
-    store.save({"web": ServiceRecord()})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    store.save_all({"web": ServiceRecord()})
+    store.save_all({"web": ServiceRecord()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.d"]
+    assert sorted(p.name for p in (tmp_path / "state.json.d").iterdir()) == ["web.json"]
     assert oct((tmp_path / "state.json").stat().st_mode & 0o777) == "0o600"
 
 
@@ -140,5 +141,5 @@ def test_a_schema_1_file_of_failoverd_0_1_is_upgraded_and_its_plan_resumes(tmp_p
     ]
     assert rec.history[0].active == "primary" and rec.history[0].to_state == "failing_over"
     assert rec.replication["db"] == JobRecord(last_success=8.0, failures=0)
-    Store(path).save({"web": rec})
-    assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION == 2
+    Store(path).save_all({"web": rec})
+    assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION == 3

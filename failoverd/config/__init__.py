@@ -16,7 +16,7 @@ from failoverd.config.daemon import (
     NotifyConfig,
     StateConfig,
 )
-from failoverd.config.loader import ConfigError, json_schema, load, parse
+from failoverd.config.loader import ConfigError, json_schema, load, locate, parse
 from failoverd.config.plans import (
     FailbackConfig,
     FenceConfig,
@@ -62,5 +62,5 @@ __all__ = [
     "PrepareConfig", "ProbeBase", "ProbeSpec", "Probes", "ReplicationJob", "RestoreStep",
     "Rfc2136Traffic", "Route53Traffic", "S3SnapshotJob", "ScaleStep", "ServiceConfig",
     "SidedRecord", "StateConfig", "SyncKind", "TcpProbe", "TrafficSpec", "TsigConfig",
-    "json_schema", "load", "parse", "probe_labels",
+    "json_schema", "load", "locate", "parse", "probe_labels",
 ]  # fmt: skip

@@ -10,7 +10,16 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    WithJsonSchema,
+)
 
 from failoverd.config.durations import PATTERN, parse_duration
 
@@ -26,6 +35,20 @@ Duration = Annotated[
     BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "pattern": PATTERN, "examples": ["500ms", "2s", "5m"]}),
 ]
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+
+# YAML gives real ints and bools: `failure_threshold: true` or `auto_failback: "no"` is a typo
+# to report, not a value to coerce.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
 def _quorum(value: Any) -> str | int:
@@ -105,6 +128,15 @@ def read_secret(path: Path | None, env: str | None) -> SecretStr | None:
     return None
 
 
+def check_readable_file(value: Path | None) -> Path | None:
+    """A file the daemon must read (a CA bundle): it exists and is readable now."""
+    if value is not None:
+        value = value.expanduser()
+        if not value.is_file() or not os.access(value, os.R_OK):
+            raise ValueError(f"file {str(value)!r} does not exist or is not readable")
+    return value
+
+
 def check_secret_file(value: Path | None) -> Path | None:
     if value is not None:
         value = value.expanduser()
@@ -125,4 +157,4 @@ class CommandSpec(Model):
     """A program to run (no shell): prepare/fence steps, command probes and jobs."""
 
     argv: list[str] = Field(min_length=1)
-    timeout: Duration = 30.0
+    timeout: PositiveDuration = 30.0

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from failoverd.config.common import Duration, Model, check_secret_file, host_port, read_secret
+from failoverd.config.common import (
+    Bool,
+    Model,
+    PositiveDuration,
+    check_secret_file,
+    host_port,
+    read_secret,
+)
 from failoverd.config.service import ServiceConfig
 
 TOKEN_ENV = "FAILOVERD_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class ApiConfig(Model):
@@ -19,6 +28,7 @@ class ApiConfig(Model):
 
     listen: str = "127.0.0.1:9180"
     token_file: Path | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)  # names for /v1 besides IPs, localhost
     _token: SecretStr | None = PrivateAttr(default=None)
 
     _v_token_file = field_validator("token_file")(check_secret_file)
@@ -61,7 +71,7 @@ class ClusterConfig(Model):
 
     kubeconfig: str | None = None
     context: str | None = None
-    in_cluster: bool = False
+    in_cluster: Bool = False
 
     @field_validator("kubeconfig")
     @classmethod
@@ -79,9 +89,9 @@ class LeaderElectionConfig(Model):
     cluster: str
     namespace: str = "failoverd"
     name: str = "failoverd"
-    lease_duration: Duration = 15.0
-    renew_deadline: Duration = 10.0
-    retry_period: Duration = 2.0
+    lease_duration: PositiveDuration = 15.0
+    renew_deadline: PositiveDuration = 10.0
+    retry_period: PositiveDuration = 2.0
 
     @model_validator(mode="after")
     def _v_order(self) -> LeaderElectionConfig:
@@ -93,7 +103,7 @@ class LeaderElectionConfig(Model):
 
 class WebhookConfig(Model):
     url: str
-    timeout: Duration = 5.0
+    timeout: PositiveDuration = 5.0
 
     @field_validator("url")
     @classmethod
@@ -135,6 +145,46 @@ class Config(Model):
         if v:
             raise ValueError(f"notify sinks {NOT_BUILT} (notify events are logged)")
         return v
+
+    @field_validator("services")
+    @classmethod
+    def _v_names(cls, v: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+        for name in v:
+            if not _SERVICE_NAME.fullmatch(name):
+                raise ValueError(
+                    f"service name {name!r}: use letters, digits, '.', '_' and '-' (it names "
+                    "files, metrics labels and API paths), at most 63 characters"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _v_shared(self) -> Config:
+        """Two services must never control one record or listener, or one snapshot folder."""
+        owners: dict[str, str] = {}
+        for name, svc in self.services.items():
+            target = svc.traffic.target()
+            if target in owners:
+                raise ValueError(
+                    f"services {owners[target]} and {name} both control {target}: they would "
+                    "flip it against each other"
+                )
+            owners[target] = name
+        folders: list[tuple[str, str, str]] = []
+        for name, svc in self.services.items():
+            for job_name, job in svc.replication.items():
+                if job.s3_snapshot is None:
+                    continue
+                here = (job.s3_snapshot.bucket, job.s3_snapshot.prefix, f"{name}.{job_name}")
+                for bucket, prefix, who in folders:
+                    if bucket == here[0] and (
+                        prefix.startswith(here[1]) or here[1].startswith(prefix)
+                    ):
+                        raise ValueError(
+                            f"snapshot jobs {who} and {here[2]} share s3://{bucket}/ folders "
+                            f"({prefix!r}, {here[1]!r}): one's retention would delete the other's"
+                        )
+                folders.append(here)
+        return self
 
     @model_validator(mode="after")
     def _v_clusters(self) -> Config:

@@ -26,41 +26,95 @@ class ConfigError(Exception):
         self.errors = errors
 
 
+MAX_BYTES = 1 << 20  # a config file is a few KiB; a MiB is already absurd
+MAX_NODES = 100_000  # YAML nodes after aliases are expanded (a "billion laughs" stops here)
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 18
+_TAGS = {
+    "tag:yaml.org,2002:" + t
+    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
+
+
+class _Walk:
+    """One pass over the node graph: lines of every key and item, and every bound checked."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lines: dict[Path_, int] = {}
+        self.errors: list[str] = []
+        self.budget = MAX_NODES
+
+    def fail(self, n: yaml.Node, path: Path_, message: str) -> None:
+        self.errors.append(f"{self.name}:{n.start_mark.line + 1}: {_dotted(path)}: {message}")
+
+    def stop(self, n: yaml.Node, message: str) -> ConfigError:
+        return ConfigError([f"{self.name}:{n.start_mark.line + 1}: {message}"])
+
+    def node(self, n: yaml.Node, path: Path_) -> None:
+        self.budget -= 1
+        if self.budget < 0:
+            raise self.stop(n, f"over {MAX_NODES} values (aliases expanding without end?)")
+        if len(path) > MAX_DEPTH:
+            raise self.stop(n, f"nesting too deep (over {MAX_DEPTH} levels)")
+        if n.tag not in _TAGS:
+            self.fail(n, path, f"unsupported YAML tag {n.tag!r}")
+        elif isinstance(n, yaml.MappingNode):
+            self.mapping(n, path)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                self.lines[(*path, i)] = item.start_mark.line + 1
+                self.node(item, (*path, i))
+        elif n.tag == "tag:yaml.org,2002:int" and len(n.value) > MAX_INT_DIGITS:
+            self.fail(n, path, f"a number of {len(n.value)} digits is not a setting")
+
+    def mapping(self, n: yaml.MappingNode, path: Path_) -> None:
+        seen: set[str] = set()
+        for k, v in n.value:
+            if k.tag != "tag:yaml.org,2002:str":
+                what = repr(k.value) if isinstance(k, yaml.ScalarNode) else "a list or mapping"
+                self.fail(k, path, f"keys must be strings, not {what}")
+                continue
+            key = k.value
+            if key in seen:
+                self.fail(k, (*path, key), "duplicate key")
+            seen.add(key)
+            self.lines[(*path, key)] = k.start_mark.line + 1
+            self.node(v, (*path, key))
+
+
 def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
-    """Parse YAML into plain data plus the line of every key and list item."""
+    """Parse YAML into plain data plus the line of every key and list item.
+
+    Bounded: size, nesting, alias expansion and integer length are checked while walking the
+    node graph, before any Python object is built, so a hostile file costs little.
+    """
+    if len(text) > MAX_BYTES:
+        raise ConfigError([f"{name}:1: the file is over {MAX_BYTES} bytes"])
+    too_deep = ConfigError([f"{name}:1: nesting too deep (over {MAX_DEPTH} levels)"])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         raise ConfigError([f"{name}:{line}: {getattr(e, 'problem', None) or e}"]) from None
+    except RecursionError:
+        raise too_deep from None
     if node is None:
         raise ConfigError([f"{name}:1: the file is empty"])
-    lines: dict[Path_, int] = {(): node.start_mark.line + 1}
-    errors: list[str] = []
-
-    def walk(n: yaml.Node, path: Path_) -> None:
-        if isinstance(n, yaml.MappingNode):
-            seen: set[Any] = set()
-            for k, v in n.value:
-                key = k.value
-                if key in seen:
-                    errors.append(
-                        f"{name}:{k.start_mark.line + 1}: {_dotted((*path, key))}: duplicate key"
-                    )
-                seen.add(key)
-                lines[(*path, key)] = k.start_mark.line + 1
-                walk(v, (*path, key))
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                lines[(*path, i)] = item.start_mark.line + 1
-                walk(item, (*path, i))
-
-    walk(node, ())
-    if errors:
-        raise ConfigError(errors)
-    data = yaml.SafeLoader(text).get_single_data()
-    return data, lines
+    walk = _Walk(name)
+    walk.lines[()] = node.start_mark.line + 1
+    try:
+        walk.node(node, ())
+    except RecursionError:
+        raise too_deep from None
+    if walk.errors:
+        raise ConfigError(walk.errors)
+    try:
+        data = yaml.SafeLoader(text).get_single_data()
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        raise ConfigError([f"{name}:1: {e}"]) from None
+    return data, walk.lines
 
 
 def _dotted(loc: Path_) -> str:
@@ -104,11 +158,26 @@ def load(path: str | Path) -> Config:
     """Read and validate a config file (see parse)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        with p.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise ConfigError([f"{p}:0: cannot read the file: {e.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError([f"{p}:{line}: the file is not UTF-8 text ({e.reason})"]) from None
     return parse(text, str(p))
 
 
 def json_schema() -> dict[str, Any]:
     return Config.model_json_schema(by_alias=True)
+
+
+def locate(path: str | Path, loc: Path_, message: str) -> str:
+    """`FILE:LINE: field.path: message` for a problem found after loading (the file re-read)."""
+    try:
+        _, lines = _compose(Path(path).read_text(), str(path))
+    except (OSError, UnicodeDecodeError, ConfigError):
+        lines = {}
+    return f"{path}:{_line_of(loc, lines)}: {_dotted(loc)}: {message}"

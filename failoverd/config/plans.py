@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from failoverd.config.common import CommandSpec, Duration, Model, one_of
+from failoverd.config.common import CommandSpec, Int, Model, PositiveDuration, one_of
 
 
 class ScaleStep(Model):
@@ -14,7 +14,7 @@ class ScaleStep(Model):
     namespace: str = "default"
     deployment: str | None = None
     statefulset: str | None = None
-    replicas: int = Field(ge=0)
+    replicas: Int = Field(ge=0, le=100_000)
 
     @model_validator(mode="after")
     def _v_target(self) -> ScaleStep:
@@ -41,13 +41,13 @@ class PrepareConfig(Model):
     scale: list[ScaleStep] = Field(default_factory=list)
     restore: RestoreStep | None = None
     command: CommandSpec | None = None
-    timeout: Duration = 600.0
+    timeout: PositiveDuration = 600.0
 
 
 class FenceConfig(Model):
     scale: list[ScaleStep] = Field(default_factory=list)
     command: CommandSpec | None = None
-    timeout: Duration = 60.0
+    timeout: PositiveDuration = 60.0
 
 
 class FailbackConfig(Model):

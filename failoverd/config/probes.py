@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from failoverd.config.common import CommandSpec, Duration, KindUnion, Model, host_port
+from failoverd.config.common import (
+    Bool,
+    CommandSpec,
+    Int,
+    KindUnion,
+    Model,
+    PositiveDuration,
+    check_readable_file,
+    host_port,
+)
 from failoverd.machine import Side
 
 
 class ProbeBase(Model):
     name: str | None = None
-    timeout: Duration = 1.0
+    timeout: PositiveDuration = 1.0
     role: Literal["app", "cluster"] = "app"
-
-    @field_validator("timeout")
-    @classmethod
-    def _v_timeout(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("timeout must be greater than 0")
-        return v
 
 
 class HttpProbe(ProbeBase):
     url: str
-    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    expect_status: list[Annotated[Int, Field(ge=100, le=599)]] = Field(
+        default_factory=lambda: [200], min_length=1
+    )
     body_contains: str | None = None
-    verify_tls: bool = True
+    verify_tls: Bool = True
     ca_file: Path | None = None
+
+    _v_ca_file = field_validator("ca_file")(check_readable_file)
 
     @field_validator("url")
     @classmethod
@@ -41,7 +47,7 @@ class HttpProbe(ProbeBase):
 
 class TcpProbe(ProbeBase):
     host: str
-    port: int = Field(ge=1, le=65535)
+    port: Int = Field(ge=1, le=65535)
 
 
 class DnsProbe(ProbeBase):
@@ -69,11 +75,11 @@ class KubernetesProbe(ProbeBase):
     namespace: str = "default"
     deployment: str | None = None
     statefulset: str | None = None
-    min_ready: int = Field(default=1, ge=0)
+    min_ready: Int = Field(default=1, ge=0, le=100_000)
 
 
 class CommandProbe(CommandSpec, ProbeBase):
-    timeout: Duration = 1.0
+    timeout: PositiveDuration = 1.0
 
 
 class ProbeSpec(KindUnion):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from failoverd.config.common import CommandSpec, Duration, KindUnion, Model
+from failoverd.config.common import Bool, CommandSpec, Int, KindUnion, Model, PositiveDuration
 
 SyncKind = Literal["ConfigMap", "Secret", "Deployment", "StatefulSet", "Service"]
 
@@ -20,6 +20,10 @@ class KubernetesSyncJob(Model):
     to: str
     namespaces: list[str] = Field(min_length=1)
     kinds: list[SyncKind] = Field(default_factory=_default_kinds)
+    # a run refuses to delete more than this share of its copies at the target (a wiped or
+    # misspelt source namespace must not wipe the standby), unless allow_mass_delete
+    max_delete_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    allow_mass_delete: Bool = False
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -28,12 +32,23 @@ class S3SnapshotJob(Model):
     namespaces: list[str] = Field(min_length=1)
     kinds: list[SyncKind] = Field(default_factory=_default_kinds)
     bucket: str
-    prefix: str = ""
+    prefix: str  # this job's own folder in the bucket, e.g. "webapp/"
     region: str | None = None
     endpoint_url: str | None = None
     sse: Literal["AES256", "aws:kms"] = "AES256"
     kms_key_id: str | None = None
-    keep: int = Field(default=10, ge=1)
+    keep: Int = Field(default=10, ge=1, le=1000)
+    allow_empty: Bool = False  # write a snapshot that holds no object (else refused)
+
+    @field_validator("prefix")
+    @classmethod
+    def _v_prefix(cls, v: str) -> str:
+        if not v or not v.endswith("/") or v.startswith("/") or "//" in v:
+            raise ValueError(
+                "prefix must be a non-empty folder ending in '/', e.g. 'webapp/': retention "
+                "and restore touch only keys directly in it"
+            )
+        return v
 
 
 class JobKind(KindUnion):
@@ -48,8 +63,8 @@ JOB_KINDS = JobKind.kinds()
 
 
 class ReplicationJob(JobKind):
-    every: Duration
-    timeout: Duration | None = None
+    every: PositiveDuration
+    timeout: PositiveDuration | None = None
 
     @classmethod
     def kinds(cls) -> tuple[str, ...]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from failoverd.config.common import Duration, Model, Quorum
+from failoverd.config.common import Bool, Duration, Int, Model, PositiveDuration, Quorum
 from failoverd.config.plans import FailbackConfig, FenceConfig, PrepareConfig
 from failoverd.config.probes import Probes
 from failoverd.config.replication import ReplicationJob
@@ -15,21 +15,14 @@ from failoverd.machine import Side
 
 
 class Policy(Model):
-    interval: Duration = 2.0
-    failure_threshold: int = Field(default=3, ge=1)
-    recovery_threshold: int = Field(default=5, ge=1)
+    interval: PositiveDuration = 2.0
+    failure_threshold: Int = Field(default=3, ge=1, le=10_000)
+    recovery_threshold: Int = Field(default=5, ge=1, le=10_000)
     quorum: Quorum = "majority"
-    auto_failback: bool = False
+    auto_failback: Bool = False
     hold_down: Duration = 600.0
-    step_attempts: int = Field(default=12, ge=1, le=100)
-    step_timeout: Duration = 10.0
-
-    @field_validator("interval", "step_timeout")
-    @classmethod
-    def _v_positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be greater than 0")
-        return v
+    step_attempts: Int = Field(default=12, ge=1, le=100)
+    step_timeout: PositiveDuration = 10.0
 
 
 class Objectives(Model):
@@ -65,11 +58,13 @@ class ServiceConfig(Model):
                         f"probes.{side}[{i}].{p.kind}.timeout {p.spec.timeout:g}s is longer than policy.interval "
                         f"{self.policy.interval:g}s: rounds would overrun and detection would slow down"
                     )
-        if self.mode != "hot" and not any(p.spec.role == "cluster" for p in self.probes.standby):
-            raise ValueError(
-                f"mode {self.mode} expects the standby app to be down, so probes.standby needs a "
-                "probe with role: cluster (a kubernetes probe is one) to say the standby is ready"
-            )
+        for side in ("standby", "primary") if self.mode != "hot" else ():
+            if not any(p.spec.role == "cluster" for p in self.probes.of(side)):  # type: ignore[arg-type]
+                raise ValueError(
+                    f"mode {self.mode} expects the idle side's app to be down, so probes.{side} "
+                    "needs a probe with role: cluster (a kubernetes probe is one) to say whether "
+                    f"the {side} could take traffic while it is idle"
+                )
         if self.prepare and self.prepare.restore:
             job = self.replication.get(self.prepare.restore.snapshot_job)
             if job is None or job.s3_snapshot is None:

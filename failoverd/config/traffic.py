@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from failoverd.config.common import (
-    Duration,
+    Int,
     KindUnion,
     Model,
+    PositiveDuration,
     check_secret_env,
     check_secret_file,
     host_port,
@@ -19,6 +23,8 @@ from failoverd.config.common import (
     read_secret,
 )
 from failoverd.machine import Side
+
+_BIND_KEY_SECRET = re.compile(r'secret\s+"([^"]+)"')
 
 
 class TsigConfig(Model):
@@ -40,6 +46,19 @@ class TsigConfig(Model):
 
     def model_post_init(self, context: Any, /) -> None:
         self._secret = read_secret(self.secret_file, self.secret_env)
+        try:
+            base64.b64decode(self.key_secret(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                "the TSIG secret is not valid base64 (give the key's secret, or tsig-keygen's "
+                "whole output)"
+            ) from None
+
+    def key_secret(self) -> str:
+        """The base64 secret, from a raw secret or from a BIND key file (tsig-keygen's output)."""
+        raw = self.secret.get_secret_value()
+        m = _BIND_KEY_SECRET.search(raw)
+        return m.group(1) if m else raw.strip()
 
     @property
     def secret(self) -> SecretStr:
@@ -52,7 +71,7 @@ class SidedRecord(Model):
 
     name: str
     type: Literal["A", "AAAA", "CNAME", "TXT"] = "A"
-    ttl: int = Field(default=30, ge=0)
+    ttl: Int = Field(default=30, ge=0, le=2**31 - 1)
     primary: list[str] = Field(min_length=1)
     standby: list[str] = Field(min_length=1)
 
@@ -80,7 +99,7 @@ class SidedRecord(Model):
 class Rfc2136Traffic(SidedRecord):
     server: str
     zone: str
-    timeout: Duration = 2.0
+    timeout: PositiveDuration = 2.0
     tsig: TsigConfig | None = None
 
     @field_validator("server")
@@ -105,8 +124,8 @@ class Route53Traffic(SidedRecord):
     hosted_zone_id: str
     region: str | None = None
     endpoint_url: str | None = None
-    insync_timeout: Duration = 120.0
-    insync_poll: Duration = 2.0
+    insync_timeout: PositiveDuration = 120.0
+    insync_poll: PositiveDuration = 2.0
 
 
 class Elbv2Traffic(Model):
@@ -121,6 +140,10 @@ class Elbv2Traffic(Model):
         return self.primary_target_group if side == "primary" else self.standby_target_group
 
 
+def _record_key(name: str, rtype: str) -> str:
+    return f"{name.lower().rstrip('.')} {rtype}"
+
+
 class TrafficSpec(KindUnion):
     """Exactly one traffic switch."""
 
@@ -132,6 +155,17 @@ class TrafficSpec(KindUnion):
     def _v_kind(self) -> TrafficSpec:
         self.check_one("traffic kind")
         return self
+
+    def target(self) -> str:
+        """What this switch controls, so that two services never fight over one thing."""
+        if self.rfc2136 is not None:
+            r = self.rfc2136
+            return f"rfc2136 {r.host_port[0]}:{r.host_port[1]} {_record_key(r.name, r.type)}"
+        if self.route53 is not None:
+            r53 = self.route53
+            return f"route53 {r53.hosted_zone_id} {_record_key(r53.name, r53.type)}"
+        assert self.elbv2 is not None
+        return f"elbv2 {self.elbv2.listener_arn}"
 
 
 TRAFFIC_KINDS = TrafficSpec.kinds()

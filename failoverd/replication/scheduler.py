@@ -29,6 +29,7 @@ class Scheduler:
         self, service: str, specs: dict[str, ReplicationJob], jobs: dict[str, Job],
         state: dict[str, JobRecord], *, metrics: Metrics, log: Logger, objective_rpo: float | None,
         may_run: Callable[[], bool] = lambda: True, clock: Clock = SYSTEM,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:  # fmt: skip
         self.service, self.specs, self.jobs, self.state = service, specs, jobs, state
         self.metrics, self.objective_rpo, self.may_run, self.clock = (
@@ -38,7 +39,9 @@ class Scheduler:
             clock,
         )
         self.log = log.bind(service=service)
+        self.on_change = on_change  # a job's record changed: save it
         self.over_objective = False
+        self.running: dict[str, asyncio.Task[bool]] = {}
         for name in jobs:
             st = self.state.setdefault(name, JobRecord())
             if st.last_success is not None:
@@ -53,20 +56,45 @@ class Scheduler:
         deadline = loop.time()
         paused = False
         while True:
-            if self.may_run():
-                if paused:
-                    self.log.info("replication_resumed", job=name)
-                paused = False
-                await self.run_once(name)
-            elif not paused:
-                paused = True
-                self.log.warning(
-                    "replication_paused", job=name, reason="traffic is not on the primary"
-                )
-            self.check_objective()
+            try:
+                paused = await self._tick(name, paused)
+            except Exception:  # the loop must outlive any one run's surprise
+                self.log.exception("replication_loop_error", job=name)
             now = loop.time()
             deadline = next_deadline(deadline, every, now)
             await asyncio.sleep(deadline - now)
+
+    async def _tick(self, name: str, paused: bool) -> bool:
+        """One scheduled run if the machine allows it now; returns whether the job is paused."""
+        if not self.may_run():
+            if not paused:
+                self.log.warning("replication_paused", job=name, reason="traffic is moving or "
+                                 "not on the primary")  # fmt: skip
+            self.check_objective()
+            return True
+        if paused:
+            self.log.info("replication_resumed", job=name)
+        task = asyncio.create_task(self.run_once(name), name=f"replication-{self.service}-{name}")
+        self.running[name] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # we are being stopped ourselves, not halted by a plan
+            self.log.warning("replication_halted", job=name, reason="a plan is starting")
+        finally:
+            self.running.pop(name, None)
+        self.on_change()
+        self.check_objective()
+        return False
+
+    async def halt(self) -> None:
+        """Stop every run in flight (a plan is about to promote the side they write into)."""
+        runs = list(self.running.values())
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
 
     async def run_once(self, name: str) -> bool:
         """One run of a job, recorded; True on success."""

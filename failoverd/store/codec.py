@@ -1,8 +1,10 @@
 """The one place records become JSON and JSON becomes records, with a schema version.
 
-Schema 2 is what this version writes. Schema 1 (failoverd 0.1: plans, events and job states
-as free-form dicts) is read through `_upgrade_1`, which fills in what 0.1 could leave out, so
-an upgraded daemon resumes a plan journaled by the old one.
+Schema 3 is what this version writes: one small document per service (so a transition
+rewrites one service, whatever the number of services), and a manifest in the state file that
+says so. Schemas 1 and 2 (one file holding every service; in 1, plans, events and job states
+were free-form dicts) are read through `decode`, which upgrades them, so an upgraded daemon
+resumes a plan journaled by an older one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any, cast
 from failoverd.machine import Blocked, ServiceState, Side, State
 from failoverd.store.records import Event, JobRecord, PlanRecord, ServiceRecord, Step
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # what this version writes
+WHOLE_FILE_SCHEMA = 2  # the last schema that kept every service in the one file
 
 
 def _side(value: Any) -> Side:
@@ -96,11 +99,15 @@ def record_from_dict(d: dict[str, Any]) -> ServiceRecord:
     )
 
 
-def encode(records: dict[str, ServiceRecord]) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_VERSION,
-        "services": {name: record_to_dict(r) for name, r in records.items()},
-    }
+def encode_service(name: str, record: ServiceRecord) -> dict[str, Any]:
+    """One service's document (schema 3)."""
+    return {"schema": SCHEMA_VERSION, "service": name, "record": record_to_dict(record)}
+
+
+def decode_service(data: Any) -> tuple[str, ServiceRecord]:
+    if data["schema"] != SCHEMA_VERSION:
+        raise ValueError(f"schema {data['schema']!r}")
+    return str(data["service"]), record_from_dict(data["record"])
 
 
 def _upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +126,7 @@ _UPGRADES = {1: _upgrade_1}
 
 
 def decode(data: Any) -> dict[str, ServiceRecord]:
-    """Records from a decoded JSON document of any schema up to SCHEMA_VERSION.
+    """Records from a whole-file document (schema 1 or 2).
 
     Raises ValueError / KeyError / TypeError on a document that is not one.
     """
@@ -127,6 +134,6 @@ def decode(data: Any) -> dict[str, ServiceRecord]:
     while version in _UPGRADES:
         data = _UPGRADES[version](data)
         version = data["schema"]
-    if version != SCHEMA_VERSION:
+    if version != WHOLE_FILE_SCHEMA:
         raise ValueError(f"schema {version!r}")
     return {name: record_from_dict(rec) for name, rec in data["services"].items()}

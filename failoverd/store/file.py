@@ -1,18 +1,26 @@
-"""Persisted state: what must survive a crash (active side, state, the half-done plan, history).
+"""The bastion's store: one small file per service beside a manifest, written off the event loop.
 
-Written atomically (temp file, fsync, rename, fsync of the directory), so a crash leaves the old
-file or the new one, never half of either. The file carries a schema version; a corrupt file or
-one written by a newer failoverd is a clear startup error and is never silently replaced,
-because losing it could flip traffic back to a dead primary. An exclusive lock on a sibling
-`.lock` file keeps a second daemon from acting on the same state.
+`state.json` is a manifest (`{"schema": 3, "records": "state.json.d"}`); each service's record
+lives in `state.json.d/<service>.json`, so a transition rewrites one small file whatever the
+number of services. Every write is atomic and durable (temp file, fsync, rename, fsync of the
+directory), so a crash leaves the old file or the new one, never half of either, and the
+service's state and its plan journal are always written together. Writes run on the store's
+own single thread: in the order they were asked for, never on the event loop, never queued
+behind probes' DNS lookups. A corrupt file, or one written by a newer failoverd, is a clear
+startup error and is never silently replaced: losing it could flip traffic back to a dead
+primary. A state file of schema 1 or 2 (every service in one file) is read and migrated. An
+exclusive lock on a sibling `.lock` file keeps a second daemon from acting on the same state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from failoverd.store import codec
 from failoverd.store.records import ServiceRecord
@@ -22,10 +30,32 @@ class StoreError(Exception):
     """The state file cannot be used; the message says why and what to do."""
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.dir = path.with_name(path.name + ".d")
         self._lock_fd: int | None = None
+        self._writer: ThreadPoolExecutor | None = None
 
     def lock(self) -> None:
         """Take the exclusive lock or raise StoreError naming the holder's file."""
@@ -47,46 +77,85 @@ class Store:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
-    def load(self) -> dict[str, ServiceRecord]:
-        """The saved records ({} when there is no file yet)."""
+    # ----------------------------------------------------------------- reading
+
+    def _read_json(self, path: Path) -> Any:
         try:
-            raw = self.path.read_text()
-        except FileNotFoundError:
-            return {}
+            raw = path.read_bytes()
         except OSError as e:
-            raise StoreError(f"cannot read state file {self.path}: {e.strerror}") from None
+            raise StoreError(f"cannot read state file {path}: {e.strerror}") from None
         try:
             data = json.loads(raw)
             version = data["schema"]
         except (ValueError, KeyError, TypeError):
             raise StoreError(
-                f"state file {self.path} is corrupt (not failoverd JSON); it was left as it is: "
+                f"state file {path} is corrupt (not failoverd JSON); it was left as it is: "
                 "inspect it, then move it away to start from what the traffic switch says"
             ) from None
         if not isinstance(version, int) or version > codec.SCHEMA_VERSION:
             raise StoreError(
-                f"state file {self.path} has schema {version!r}, newer than this failoverd "
-                f"understands ({codec.SCHEMA_VERSION}): run the newer version or move the file away"
+                f"state file {path} has schema {version!r}, newer than this failoverd "
+                f"understands ({codec.SCHEMA_VERSION}): run the newer version or move it away"
             )
-        try:
-            return codec.decode(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise StoreError(
-                f"state file {self.path} is corrupt ({e}); it was left as it is"
-            ) from None
+        return data
 
-    def save(self, records: dict[str, ServiceRecord]) -> None:
-        """Write every record atomically and durably."""
-        data = codec.encode(records)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+    def load(self) -> dict[str, ServiceRecord]:
+        """The saved records ({} when there is no state yet); migrates a whole-file state."""
+        records: dict[str, ServiceRecord] = {}
+        whole_file = False
+        if self.path.exists():
+            data = self._read_json(self.path)
+            if data["schema"] <= codec.WHOLE_FILE_SCHEMA:
+                whole_file = True
+                records.update(self._decode(self.path, codec.decode, data))
+        if self.dir.is_dir():
+            for path in sorted(self.dir.glob("*.json")):
+                name, record = self._decode(path, codec.decode_service, self._read_json(path))
+                records[name] = record
+        if whole_file:
+            for name, record in records.items():
+                self.write_service(name, codec.encode_service(name, record))
+            self._write_manifest()
+        return records
+
+    def _decode(self, path: Path, fn: Any, data: Any) -> Any:
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            return fn(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise StoreError(f"state file {path} is corrupt ({e}); it was left as it is") from None
+
+    # ----------------------------------------------------------------- writing
+
+    def _write_manifest(self) -> None:
+        manifest = {"schema": codec.SCHEMA_VERSION, "records": self.dir.name}
+        _write_atomic(self.path, json.dumps(manifest).encode())
+
+    def write_service(self, name: str, doc: dict[str, Any]) -> None:
+        """Write one service's document atomically and durably (blocking)."""
+        if not self.dir.is_dir():
+            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():
+            self._write_manifest()
+        _write_atomic(self.dir / f"{name}.json", json.dumps(doc, separators=(",", ":")).encode())
+
+    async def save(self, name: str, record: ServiceRecord) -> None:
+        """Persist one service's record off the event loop; raises OSError if it could not.
+
+        The record is encoded now, on the loop (a consistent copy), and written on the store's
+        own thread, in the order of the calls.
+        """
+        doc = codec.encode_service(name, record)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failoverd-store")
+        await asyncio.get_running_loop().run_in_executor(
+            self._writer, self.write_service, name, doc
+        )
+
+    def save_all(self, records: dict[str, ServiceRecord]) -> None:
+        """Write every record now (blocking): for tools and tests, not the daemon's loop."""
+        for name, record in records.items():
+            self.write_service(name, codec.encode_service(name, record))

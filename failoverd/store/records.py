@@ -51,13 +51,14 @@ class PlanRecord:
     rpo_seconds: float | None = None
     rpo_jobs: dict[str, float | None] = field(default_factory=dict)  # age of each job's newest
     error: str | None = None
+    forced: bool = False  # an operator moved traffic towards a side that was not ready
 
     @staticmethod
     def new(action: StartPlan, steps: list[Step], now: float) -> PlanRecord:
         return PlanRecord(
             id=uuid.uuid4().hex[:12], kind=action.kind, trigger=action.trigger,
             source=other(action.target), target=action.target, reason=action.reason,
-            started=now, outage_started=action.outage_started, steps=steps,
+            started=now, outage_started=action.outage_started, steps=steps, forced=action.forced,
         )  # fmt: skip
 
     def step(self, name: str) -> Step | None:

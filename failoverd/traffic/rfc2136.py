@@ -7,8 +7,6 @@ key or the server's policy is wrong and are never retried.
 
 from __future__ import annotations
 
-import re
-
 import dns.asyncquery
 import dns.exception
 import dns.message
@@ -31,14 +29,11 @@ _PERMANENT = {
     dns.rcode.FORMERR,
     dns.rcode.YXRRSET,
 }
-_BIND_KEY_SECRET = re.compile(r'secret\s+"([^"]+)"')
 
 
 def tsig_key(tsig: TsigConfig) -> dns.tsig.Key:
     """A TSIG key from a raw base64 secret or from a BIND key file (tsig-keygen's output)."""
-    raw = tsig.secret.get_secret_value()
-    m = _BIND_KEY_SECRET.search(raw)
-    return dns.tsig.Key(tsig.name, m.group(1) if m else raw.strip(), tsig.algorithm)
+    return dns.tsig.Key(tsig.name, tsig.key_secret(), tsig.algorithm)
 
 
 class Rfc2136Switch:
