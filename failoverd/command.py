@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from failoverd.errors import PermanentError, TransientError
 
 TAIL = 2048
-_HIDDEN = ("FAILOVERD_API_TOKEN",)  # the daemon's own secrets stay with the daemon
+# The daemon's own secrets stay with the daemon: the API token's variable, and every variable
+# the config names as a secret's source (hide() adds them when a config is loaded).
+_HIDDEN: set[str] = {"FAILOVERD_API_TOKEN"}
+
+
+def hide(names: set[str]) -> None:
+    """Never pass these environment variables to a child command."""
+    _HIDDEN.update(names)
 
 
 @dataclass(frozen=True)

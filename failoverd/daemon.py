@@ -16,7 +16,17 @@ from typing import Any
 
 import aiohttp
 
-from failoverd import config, logs, machine, preflight, probes, replication, sdnotify, traffic
+from failoverd import (
+    command,
+    config,
+    logs,
+    machine,
+    preflight,
+    probes,
+    replication,
+    sdnotify,
+    traffic,
+)
 from failoverd.api import ApiServer, make_app
 from failoverd.clock import SYSTEM, Clock
 from failoverd.kube import Clusters
@@ -160,6 +170,7 @@ class Daemon:
     # ----------------------------------------------------------------- life cycle
 
     async def start(self) -> None:
+        command.hide(self.cfg.secret_env_names())
         self.store.lock()
         try:
             self.records = self.store.load()
@@ -257,6 +268,7 @@ class Daemon:
             if clusters is not self.clusters:
                 await clusters.close()
             raise
+        command.hide(new.secret_env_names())
         await self._swap(built, changed - deferred, deferred, clusters)
         self.cfg = new.model_copy(
             update={"services": {**new.services, **{n: old.services[n] for n in deferred

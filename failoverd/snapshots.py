@@ -11,9 +11,9 @@ is worse than not restoring. Written with server-side encryption (AES256 or aws:
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from failoverd.errors import PermanentError, TransientError
 
 FORMAT = "failoverd-snapshot/1"
 SUFFIX = ".json.gz"
+_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}" + re.escape(SUFFIX))
 
 
 def checksum(obj: dict[str, Any]) -> str:
@@ -90,35 +91,55 @@ class SnapshotStore:
         self.job = job
         self.client = aws.client("s3", job.region, job.endpoint_url)
 
+    def _mine(self, key: str) -> bool:
+        """A snapshot of this job: directly in its folder (not a deeper one), with its name."""
+        name = key[len(self.job.prefix) :] if key.startswith(self.job.prefix) else ""
+        return bool(_ID.fullmatch(name))
+
     async def keys(self) -> list[str]:
-        """Snapshot keys, newest first."""
-        keys: list[str] = []
+        """This job's snapshot keys, newest first by the time S3 stored them.
+
+        S3's own time, not this host's: a wall clock that jumped back must not make a new
+        snapshot sort older than an old one (and be pruned first).
+        """
+        found: list[tuple[Any, str]] = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.job.bucket, "Prefix": self.job.prefix}
+            kwargs: dict[str, Any] = {"Bucket": self.job.bucket, "Prefix": self.job.prefix,
+                                      "Delimiter": "/"}  # fmt: skip
             if token:
                 kwargs["ContinuationToken"] = token
             page = await aws.call("s3 ListObjectsV2", self.client.list_objects_v2, **kwargs)
-            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(SUFFIX)]
+            found += [(o["LastModified"], o["Key"]) for o in page.get("Contents", [])
+                      if self._mine(o["Key"])]  # fmt: skip
             token = page.get("NextContinuationToken")
             if not token:
-                return sorted(keys, reverse=True)
+                return [key for _, key in sorted(found, reverse=True)]
 
-    async def newest(self) -> Snapshot:
-        """The newest snapshot, verified; PermanentError when there is none or it is damaged."""
+    async def newest(self) -> tuple[Snapshot, list[str]]:
+        """The newest snapshot that verifies, and the newer ones refused (each with why).
+
+        A damaged newest snapshot does not leave the standby empty: the next good one is
+        restored, and the refusals are reported. PermanentError when none verifies.
+        """
         keys = await self.keys()
         if not keys:
             raise PermanentError(
                 f"no snapshot under s3://{self.job.bucket}/{self.job.prefix}: nothing to restore"
             )
-        got = await aws.call(
-            "s3 GetObject", self.client.get_object, Bucket=self.job.bucket, Key=keys[0]
-        )
-        try:
-            body = await _read(got["Body"])
-        except OSError as e:
-            raise TransientError(f"s3 GetObject {keys[0]}: {e}") from None
-        return decode(keys[0], body)
+        refused: list[str] = []
+        for key in keys:
+            got = await aws.call("s3 GetObject", self.client.get_object, Bucket=self.job.bucket,
+                                 Key=key)  # fmt: skip
+            try:
+                body: bytes = await aws.run(got["Body"].read)
+            except OSError as e:
+                raise TransientError(f"s3 GetObject {key}: {e}") from None
+            try:
+                return decode(key, body), refused
+            except PermanentError as e:
+                refused.append(str(e))
+        raise PermanentError(f"no snapshot verifies: {'; '.join(refused)}")
 
     async def put(self, snapshot_id: str, data: bytes) -> str:
         key = f"{self.job.prefix}{snapshot_id}{SUFFIX}"
@@ -137,9 +158,3 @@ class SnapshotStore:
                 "s3 DeleteObject", self.client.delete_object, Bucket=self.job.bucket, Key=key
             )
         return old
-
-
-async def _read(body: Any) -> bytes:
-
-    data: bytes = await asyncio.to_thread(body.read)
-    return data

@@ -121,11 +121,13 @@ class StepBook:
         """Apply the newest verified snapshot to the side being prepared (create or patch)."""
         job = self.cfg.replication[restore.snapshot_job].s3_snapshot
         assert job is not None  # config validation guarantees an s3_snapshot job
-        snapshot = await SnapshotStore(job).newest()
+        snapshot, refused = await SnapshotStore(job).newest()
         api = await self.clusters.api(restore.cluster or self.cfg.label(plan.target))
         for obj in snapshot.objects:
             await kube.apply_object(api, kube.clean_object(obj))
-        step.output = f"restored {len(snapshot.objects)} objects from {snapshot.key}"
+        step.output = f"restored {len(snapshot.objects)} objects from {snapshot.key}" + (
+            f" (newer snapshots refused: {'; '.join(refused)})" if refused else ""
+        )
 
     async def switch_traffic(self, plan: PlanRecord, step: Step) -> None:
         """Move the traffic; the RPO is what replication had delivered at this moment."""

@@ -47,6 +47,14 @@ async def test_the_environment_carries_the_plan_and_never_the_api_token(monkeypa
     assert os.environ["FAILOVERD_API_TOKEN"] == "s3cret"
 
 
+async def test_a_secret_variable_named_by_the_config_never_reaches_a_command(monkeypatch):
+    monkeypatch.setenv("DDNS_TSIG_SECRET", "c2VjcmV0")
+    command.hide({"DDNS_TSIG_SECRET"})
+    script = "import os; print(os.environ.get('DDNS_TSIG_SECRET'))"
+    result = await command.run([sys.executable, "-c", script], 5)
+    assert result.tail.strip() == "None"
+
+
 async def test_a_missing_program_is_permanent():
     with pytest.raises(PermanentError, match="cannot run /nonexistent/promote"):
         await command.run(["/nonexistent/promote"], 5)

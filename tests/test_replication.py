@@ -12,6 +12,7 @@ from moto import mock_aws
 from chaos import lab_aws, lab_kube
 from failoverd import config, kube
 from failoverd.clock import LoopClock
+from failoverd.errors import PermanentError
 from failoverd.machine import StartPlan
 from failoverd.metrics import Metrics
 from failoverd.plan import PlanRecord, Step
@@ -242,6 +243,41 @@ async def test_sync_never_overwrites_an_object_it_did_not_create(two_clusters):
     assert sh.emulator.objects[kmock.resource("v1/configmaps"), "default", "shared"].raw[
         "data"
     ] == {"from": "sh"}
+
+
+@pytest.mark.parametrize("wipe", ["the whole source namespace", "most of it"])
+async def test_a_sync_refuses_to_wipe_the_copies_when_the_source_looks_broken(two_clusters, wipe):
+    bj, sh, clusters = two_clusters
+    for i in range(4):
+        put(bj, "v1/configmaps", configmap(f"cm-{i}", {"i": str(i)}))
+    spec = config.KubernetesSyncJob(source="beijing", to="shanghai", namespaces=["default"],
+                                    kinds=["ConfigMap"])  # fmt: skip
+    job = KubernetesSync(spec, clusters, zero_replicas=False)
+    assert await job() == "4 created"
+    keep = 0 if wipe == "the whole source namespace" else 1
+    for i in range(keep, 4):
+        del bj.emulator.objects[kmock.resource("v1/configmaps"), "default", f"cm-{i}"]
+    writes = count_writes(sh)
+    with pytest.raises(PermanentError, match="refusing to delete"):
+        await job()
+    assert count_writes(sh) == writes, "not one copy deleted"
+    brave = KubernetesSync(spec.model_copy(update={"allow_mass_delete": True}), clusters, False)
+    assert await brave() == f"{4 - keep} deleted" + (", 1 unchanged" if keep else "")
+
+
+async def test_a_snapshot_of_nothing_is_refused_unless_allowed(two_clusters, monkeypatch):
+    _, _, clusters = two_clusters  # beijing holds no objects at all
+    for k, v in lab_aws.CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snaps")
+        spec = config.S3SnapshotJob(cluster="beijing", namespaces=["default"], bucket="dr-snaps",
+                                    prefix="web/", kinds=["ConfigMap"])  # fmt: skip
+        with pytest.raises(PermanentError, match="refusing to write an empty snapshot"):
+            await S3Snapshot(spec, clusters)()
+        assert "Contents" not in lab_aws.aws("s3", None).list_objects_v2(Bucket="dr-snaps")
+        note = await S3Snapshot(spec.model_copy(update={"allow_empty": True}), clusters)()
+        assert note.startswith("0 objects to s3://dr-snaps/web/")
 
 
 # --------------------------------------------------------------------------- S3 snapshots

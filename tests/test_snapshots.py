@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 
@@ -51,8 +52,8 @@ async def write(job: config.S3SnapshotJob, objects: list, created: float) -> str
 async def test_the_newest_snapshot_is_read_back_with_the_same_objects(s3):
     await write(s3, OBJECTS[:1], created=1_000_000.0)
     key = await write(s3, OBJECTS, created=2_000_000.0)
-    snap = await snapshots.SnapshotStore(s3).newest()
-    assert snap.key == key and snap.objects == OBJECTS
+    snap, refused = await snapshots.SnapshotStore(s3).newest()
+    assert snap.key == key and snap.objects == OBJECTS and refused == []
     head = lab_aws.aws("s3", None).head_object(Bucket="dr-snapshots", Key=key)
     assert head["ServerSideEncryption"] == "AES256"
 
@@ -67,6 +68,45 @@ async def test_a_tampered_object_fails_its_checksum_and_the_restore_refuses_it(s
         await snapshots.SnapshotStore(s3).newest()
 
 
+async def test_a_damaged_newest_snapshot_falls_back_to_the_next_good_one_and_says_so(s3):
+    good = await write(s3, OBJECTS, created=1_000_000.0)
+    bad = await write(s3, OBJECTS[:1], created=2_000_000.0)
+    s3c = lab_aws.aws("s3", None)
+    s3c.put_object(Bucket="dr-snapshots", Key=bad, Body=b"\x1f\x8b truncated")
+    snap, refused = await snapshots.SnapshotStore(s3).newest()
+    assert snap.key == good and snap.objects == OBJECTS
+    assert len(refused) == 1 and bad in refused[0] and "unreadable" in refused[0]
+
+
+async def test_only_this_jobs_folder_counts_not_a_sibling_or_a_deeper_folder(s3):
+    mine = await write(s3, OBJECTS, created=1_000_000.0)
+    s3c = lab_aws.aws("s3", None)
+    for other in (
+        "webapp/20990101T000000Z-abcdef.json.gz",
+        "web/old/20990101T000000Z-abcdef.json.gz",
+    ):
+        s3c.put_object(Bucket="dr-snapshots", Key=other, Body=b"not ours")
+    store = snapshots.SnapshotStore(s3)
+    assert await store.keys() == [mine]
+    for _ in range(3):
+        await write(s3, OBJECTS[:1], created=1_000_100.0)
+    await store.prune()
+    left = {o["Key"] for o in s3c.list_objects_v2(Bucket="dr-snapshots")["Contents"]}
+    assert {
+        "webapp/20990101T000000Z-abcdef.json.gz",
+        "web/old/20990101T000000Z-abcdef.json.gz",
+    } <= left
+
+
+async def test_a_snapshot_written_after_the_clock_jumped_back_is_still_the_newest(s3):
+    await write(s3, OBJECTS[:1], created=2_000_000.0)
+    # S3 lists LastModified to the second: let its clock tick over (there is nothing to await)
+    await asyncio.sleep(1.05)
+    later = await write(s3, OBJECTS, created=1_000_000.0)  # the host's clock went back
+    snap, _ = await snapshots.SnapshotStore(s3).newest()
+    assert snap.key == later
+
+
 async def test_no_snapshot_or_a_truncated_one_is_refused(s3):
     with pytest.raises(PermanentError, match="no snapshot under s3://dr-snapshots/web/"):
         await snapshots.SnapshotStore(s3).newest()
@@ -74,7 +114,7 @@ async def test_no_snapshot_or_a_truncated_one_is_refused(s3):
     s3c = lab_aws.aws("s3", None)
     data = s3c.get_object(Bucket="dr-snapshots", Key=key)["Body"].read()
     s3c.put_object(Bucket="dr-snapshots", Key=key, Body=data[: len(data) // 2])
-    with pytest.raises(PermanentError, match="unreadable"):
+    with pytest.raises(PermanentError, match=r"no snapshot verifies: .*unreadable"):
         await snapshots.SnapshotStore(s3).newest()
 
 

@@ -132,6 +132,15 @@ class Config(Model):
     notify: list[NotifyConfig] = Field(default_factory=list)
     services: dict[str, ServiceConfig] = Field(min_length=1)
 
+    def secret_env_names(self) -> set[str]:
+        """The environment variables that hold secrets (kept from child commands)."""
+        names = {TOKEN_ENV}
+        for svc in self.services.values():
+            tsig = svc.traffic.rfc2136.tsig if svc.traffic.rfc2136 else None
+            if tsig is not None and tsig.secret_env:
+                names.add(tsig.secret_env)
+        return names
+
     @field_validator("leader_election")
     @classmethod
     def _v_leader_election(cls, v: LeaderElectionConfig | None) -> None:

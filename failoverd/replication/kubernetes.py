@@ -14,6 +14,7 @@ from typing import Any
 
 from failoverd import kube
 from failoverd.config import KubernetesSyncJob
+from failoverd.errors import PermanentError
 from failoverd.kube import ApiClient, Clusters, read_objects
 from failoverd.replication.base import JobContext, register
 
@@ -67,11 +68,34 @@ class KubernetesSync:
                 continue
             await kube.replace_object(dst, obj, have["metadata"].get("resourceVersion"))
             counts["updated"] += 1
-        for name, have in present.items():
-            owned = (have["metadata"].get("labels") or {}).get(OWNER_LABEL) == self.spec.source
-            if owned and name not in wanted:
-                await kube.delete_object(dst, kind, ns, name)
-                counts["deleted"] += 1
+        owned = [
+            name for name, have in present.items()
+            if (have["metadata"].get("labels") or {}).get(OWNER_LABEL) == self.spec.source
+        ]  # fmt: skip
+        gone = [name for name in owned if name not in wanted]
+        self._check_deletions(ns, kind, len(wanted), len(set(owned) | set(wanted)), gone)
+        for name in gone:
+            await kube.delete_object(dst, kind, ns, name)
+            counts["deleted"] += 1
+
+    def _check_deletions(
+        self, ns: str, kind: str, wanted: int, copies: int, gone: list[str]
+    ) -> None:
+        """Refuse a run that would wipe the copies: the source is far more likely broken.
+
+        `copies`: the target's copies this job knows of, those owned before the run and those
+        the source lists; `gone`: those it would delete.
+        """
+        if not gone or self.spec.allow_mass_delete:
+            return
+        share = len(gone) / copies
+        if wanted == 0 or share > self.spec.max_delete_share:
+            raise PermanentError(
+                f"refusing to delete {len(gone)} of {copies} {kind} copies in {ns} at "
+                f"{self.spec.to} ({'the source lists none' if wanted == 0 else f'{share:.0%}'} "
+                f"> max_delete_share {self.spec.max_delete_share:.0%}): check the source "
+                f"{self.spec.source}/{ns}; set allow_mass_delete: true if this is intended"
+            )
 
 
 @register("kubernetes")

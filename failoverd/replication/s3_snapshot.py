@@ -7,6 +7,7 @@ import time
 
 from failoverd import kube, snapshots
 from failoverd.config import S3SnapshotJob
+from failoverd.errors import PermanentError
 from failoverd.kube import Clusters
 from failoverd.replication.base import JobContext, register
 
@@ -24,6 +25,12 @@ class S3Snapshot:
             for kind in self.spec.kinds
             for o in await kube.read_objects(api, ns, kind)
         ]
+        if not objects and not self.spec.allow_empty:
+            raise PermanentError(
+                f"{self.spec.cluster} lists no {', '.join(self.spec.kinds)} in "
+                f"{', '.join(self.spec.namespaces)}: refusing to write an empty snapshot "
+                "(retention would rotate the good ones out); set allow_empty: true if intended"
+            )
         now = time.time()
         sid = snapshots.new_id(now)
         data = snapshots.encode(objects, snapshot_id=sid, created=now, cluster=self.spec.cluster,

@@ -42,6 +42,9 @@ class Scheduler:
         self.on_change = on_change  # a job's record changed: save it
         self.over_objective = False
         self.running: dict[str, asyncio.Task[bool]] = {}
+        # monotonic time of each job's newest success in this process: ages from it cannot be
+        # bent by a wall-clock jump (the persisted wall time serves after a restart)
+        self._success_mono: dict[str, float] = {}
         for name in jobs:
             st = self.state.setdefault(name, JobRecord())
             if st.last_success is not None:
@@ -115,6 +118,7 @@ class Scheduler:
             ok = False
         else:
             st.last_success, st.last_error, st.last_note = self.clock.wall(), None, note
+            self._success_mono[name] = self.clock.monotonic()
             self.metrics.replication_last_success.labels(self.service, name).set(st.last_success)
             self.log.debug("replication_done", job=name, note=note)
             ok = True
@@ -127,8 +131,11 @@ class Scheduler:
         """Seconds since each job's newest success (None: it never succeeded)."""
         out: dict[str, float | None] = {}
         for name in self.jobs:
-            last = self.state[name].last_success
-            out[name] = None if last is None else round(max(0.0, now - last), 3)
+            last, mono = self.state[name].last_success, self._success_mono.get(name)
+            if mono is not None:
+                out[name] = round(self.clock.monotonic() - mono, 3)
+            else:
+                out[name] = None if last is None else round(max(0.0, now - last), 3)
         return out
 
     def rpo(self, now: float) -> tuple[float | None, dict[str, float | None]]:
