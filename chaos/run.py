@@ -15,7 +15,10 @@ Timeline steps (run in order):
     {dns: down|up}                stop or restart BIND
     {daemon: kill|restart|hup-broken|second}
     {mark: NAME}                  remember now (expect.detect_within measures from mark "outage")
-A scenario may add `policy:` (over the defaults) and `service:` (merged into the service).
+    {disk: full|free}             fill the state filesystem (needs `state_fs:`) or free it
+    {healthz: 503}                GET /healthz must answer this (recorded in the result)
+A scenario may add `policy:` (over the defaults), `service:` (merged into the service) and
+`state_fs: SIZE` (the state directory on a tmpfs of that size; needs root).
 Expectations: failovers, state, active, dns, detect_within (seconds or "policy"),
 switch_attempts_at_least, events (that must be logged), second_exit.
 """
@@ -26,6 +29,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,12 +68,15 @@ class Run:
         self.policy = {"interval": "500ms"} if quick else {}
         self.policy.update(scenario.get("policy", {}))
         self.probe_timeout = "400ms" if quick else "1s"  # the default, within the interval
+        self.step_failures: list[str] = []
+        self.healthz: list[dict[str, Any]] = []
+        self.state_dir = tmp
 
     def config(self, primary: lab.Backend, standby: lab.Backend) -> dict[str, Any]:
         token = self.tmp / "token"
         token.write_text("chaos")
         cfg = lab.hot_config(
-            self.bind, primary, standby, self.tmp, lab.free_port(), token, interval="2s"
+            self.bind, primary, standby, self.state_dir, lab.free_port(), token, interval="2s"
         )
         svc = cfg["services"]["webapp"]
         svc["policy"] = dict(self.policy)  # the defaults, but for what the scenario sets
@@ -98,6 +106,19 @@ class Run:
             b.flap([bool(x) for x in step["pattern"]])
 
     async def execute(self) -> dict[str, Any]:
+        if "state_fs" not in self.sc:
+            return await self._execute()
+        fs = self.tmp / "statefs"
+        fs.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.sc['state_fs']}", "tmpfs",
+                        str(fs)], check=True, capture_output=True)  # fmt: skip
+        self.state_dir = fs
+        try:
+            return await self._execute()
+        finally:
+            subprocess.run(["umount", "-l", str(fs)], check=False)
+
+    async def _execute(self) -> dict[str, Any]:
         self.bind.set_record(lab.PRIMARY_IP)
         async with lab.backends(2) as (primary, standby):
             path = lab.write_config(self.tmp / "failoverd.yaml", self.config(primary, standby))
@@ -142,6 +163,16 @@ class Run:
             await self.backend(primary if side == "primary" else standby, step, step[side])
         elif "dns" in step:
             self.bind.stop() if step["dns"] == "down" else self.bind.start()
+        elif "disk" in step:
+            self.disk(step["disk"])
+        elif "healthz" in step:
+            async with aiohttp.ClientSession() as http, http.get(f"{d.api}/healthz") as r:
+                seen = {"status": r.status, "body": await r.json()}
+            self.healthz.append(seen)
+            if r.status != int(step["healthz"]):
+                self.step_failures.append(
+                    f"/healthz answered {r.status}, expected {step['healthz']}"
+                )
         elif step.get("daemon") == "kill":
             await d.kill()
         elif step.get("daemon") == "restart":
@@ -162,6 +193,17 @@ class Run:
         else:
             raise ValueError(f"unknown timeline step {step}")
         return d
+
+    def disk(self, what: str) -> None:
+        filler = self.state_dir / "filler"
+        if what == "free":
+            filler.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(OSError), open(filler, "wb") as f:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
 
     async def status(self, d: lab.Daemon) -> dict[str, Any]:
         async with aiohttp.ClientSession() as http, http.get(f"{d.api}/v1/status") as r:
@@ -189,7 +231,7 @@ class Run:
             if answer == [lab.STANDBY_IP]
             else str(answer)
         )
-        failures: list[str] = []
+        failures: list[str] = list(self.step_failures)
         measured: dict[str, Any] = {"failovers": len(done), "failover_plans_started": len(plans), "state": status["state"],
                                     "active": status["active"], "dns": dns_side, "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
         for key in ("failovers", "state", "active", "dns"):
@@ -229,6 +271,8 @@ class Run:
                 failures.append(
                     f"the second daemon exited {self.second_exit}, expected {exp['second_exit']}"
                 )
+        if self.healthz:
+            measured["healthz"] = self.healthz
         return {"name": self.sc["name"], "verdict": "FAIL" if failures else "PASS", "failures": failures,
                 "measured": measured, "notes": self.notes, "policy": self.policy}  # fmt: skip
 

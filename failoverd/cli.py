@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(verb, help=text)
         cmd.add_argument("service")
         cmd.add_argument("--reason", default="", help="recorded in the event log")
+        if verb in ("failover", "failback"):
+            cmd.add_argument("--force", action="store_true",
+                             help="move even towards a side that is not ready (logged, noted)")  # fmt: skip
         cmd.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
         cmd.add_argument(
             "--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)"
@@ -154,7 +157,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     token = _token(args.token_file)
     url = f"{args.api.rstrip('/')}/v1/services/{args.service}/{args.command}"
-    code, data = _request(url, "POST", {"reason": args.reason}, token)
+    body: dict[str, Any] = {"reason": args.reason}
+    if getattr(args, "force", False):
+        body["force"] = True
+    code, data = _request(url, "POST", body, token)
     if code == 202:
         print(f"{args.command} of {args.service} accepted: {data.get('detail', '')}")
         return 0

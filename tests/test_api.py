@@ -51,7 +51,8 @@ class FakeControl:
 async def api() -> AsyncIterator[tuple[str, FakeControl, aiohttp.ClientSession]]:
     control = FakeControl()
     port = free_port()
-    server = ApiServer(make_app(control, Metrics(), lambda: SecretStr(TOKEN)), "127.0.0.1", port)
+    app = make_app(control, Metrics(), lambda: SecretStr(TOKEN), lambda: ["failoverd.example"])
+    server = ApiServer(app, "127.0.0.1", port)
     await server.start()
     try:
         async with aiohttp.ClientSession() as http:
@@ -144,3 +145,53 @@ async def test_events_limit_is_bounded_and_must_be_a_number(api):
         assert len((await r.json())["events"]) == 1000
     async with http.get(f"{url}/v1/events?limit=x") as r:
         assert r.status == 400
+
+
+async def test_healthz_is_503_with_every_problem_the_control_reports(api):
+    url, control, http = api
+    control.problems = ["web: no round completed for 7.0s (over 3 intervals)"]
+    async with http.get(f"{url}/healthz") as r:
+        assert r.status == 503
+        assert (await r.json())["detail"] == control.problems
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("attacker.example", 421),  # a rebinding name pointing at 127.0.0.1
+        ("attacker.example:9180", 421),
+        ("127.0.0.1:9180", 200),
+        ("localhost", 200),
+        ("[::1]:9180", 200),
+        ("failoverd.example", 200),  # in api.allowed_hosts
+    ],
+)
+async def test_status_answers_only_hosts_that_name_this_api(api, host, status):
+    url, _, http = api
+    async with http.get(f"{url}/v1/status", headers={"Host": host}) as r:
+        assert r.status == status
+    async with http.get(f"{url}/metrics", headers={"Host": host}) as r:
+        assert r.status == 200, "scrapes are not status reads"
+
+
+async def test_a_reason_over_1_kib_is_refused_and_names_the_field(api):
+    url, control, http = api
+    async with http.post(
+        f"{url}/v1/services/web/pause", headers=AUTH, json={"reason": "x" * 1025}
+    ) as r:
+        assert r.status == 400 and "reason" in (await r.json())["detail"]
+    assert control.calls == []
+
+
+async def test_force_must_be_a_boolean_and_is_passed_to_the_machine(api):
+    url, _, http = api
+    async with http.post(
+        f"{url}/v1/services/web/failover", headers=AUTH, json={"force": "yes"}
+    ) as r:
+        assert r.status == 400 and "force" in (await r.json())["detail"]
+    async with http.post(f"{url}/v1/services/web/failover", headers=AUTH, json={}) as r:
+        assert r.status == 409 and "not ready" in (await r.json())["detail"]
+    async with http.post(
+        f"{url}/v1/services/web/failover", headers=AUTH, json={"force": True}
+    ) as r:
+        assert r.status == 202 and "FORCED" in (await r.json())["detail"]
