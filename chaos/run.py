@@ -194,6 +194,12 @@ class Run:
             raise ValueError(f"unknown timeline step {step}")
         return d
 
+    async def check_healthz(self, d: lab.Daemon, expected: int) -> None:
+        async with aiohttp.ClientSession() as http, http.get(f"{d.api}/healthz") as r:
+            self.healthz.append({"status": r.status, "body": await r.json()})
+        if r.status != expected:
+            self.step_failures.append(f"/healthz answered {r.status}, expected {expected}")
+
     def disk(self, what: str) -> None:
         filler = self.state_dir / "filler"
         if what == "free":
