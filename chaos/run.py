@@ -173,16 +173,23 @@ class Run:
                 self.step_failures.append(
                     f"/healthz answered {r.status}, expected {step['healthz']}"
                 )
-        elif step.get("daemon") == "kill":
+        elif "daemon" in step:
+            d = await self.daemon_step(step["daemon"], d, path)
+        else:
+            raise ValueError(f"unknown timeline step {step}")
+        return d
+
+    async def daemon_step(self, what: str, d: lab.Daemon, path: Path) -> lab.Daemon:
+        if what == "kill":
             await d.kill()
-        elif step.get("daemon") == "restart":
+        elif what == "restart":
             d = lab.Daemon(path, d.api_port, "chaos")
             self.daemons.append(d)
             await d.start()
-        elif step.get("daemon") == "hup-broken":
+        elif what == "hup-broken":
             path.write_text(path.read_text().replace("services:", "services:\n  broken: [", 1))
             await d.signal(__import__("signal").SIGHUP)
-        elif step.get("daemon") == "second":
+        elif what == "second":
             second = lab.Daemon(path, lab.free_port(), "chaos")
             second.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "failoverd", "run", "-c", str(path),
@@ -191,7 +198,7 @@ class Run:
             self.second_exit = second.proc.returncode
             self.notes.append(err.decode().strip().splitlines()[-1] if err else "")
         else:
-            raise ValueError(f"unknown timeline step {step}")
+            raise ValueError(f"unknown daemon step {what}")
         return d
 
     async def check_healthz(self, d: lab.Daemon, expected: int) -> None:
