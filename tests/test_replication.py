@@ -110,6 +110,56 @@ async def test_jobs_pause_while_traffic_is_not_on_the_primary():
     assert len(runs) == 3
 
 
+@pytest.mark.looptime
+async def test_halt_stops_a_run_in_flight_and_the_schedule_goes_on():
+    started, finished = [], []
+
+    async def long_sync() -> str:
+        started.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(300)  # a 5-minute sync writing into the standby
+        finished.append(True)
+        return "done"
+
+    sched = scheduler({"sync": long_sync}, every="10s", timeout="10m")
+    task = asyncio.create_task(sched.run())
+    await asyncio.sleep(1)
+    assert len(started) == 1 and "sync" in sched.running
+    await sched.halt()  # a plan is starting
+    assert "sync" not in sched.running and not finished
+    assert sched.state["sync"].last_success is None, "a halted run is not a success"
+    await asyncio.sleep(10)
+    assert len(started) == 2, "the schedule goes on after a halt"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+class JumpingClock:
+    """A wall clock an operator (or NTP) sets back an hour; the monotonic clock runs on."""
+
+    def __init__(self) -> None:
+        self.jump = 0.0
+
+    def monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.monotonic() - self.jump
+
+
+@pytest.mark.looptime
+async def test_rpo_ages_do_not_bend_when_the_wall_clock_jumps_back():
+    async def ok() -> str:
+        return "ok"
+
+    clock = JumpingClock()
+    sched = scheduler({"db": ok}, clock=clock)
+    assert await sched.run_once("db")
+    await asyncio.sleep(30)
+    clock.jump = 3600.0
+    rpo, ages = sched.rpo(clock.wall())
+    assert rpo == pytest.approx(30.0) and ages["db"] == pytest.approx(30.0)
+
+
 # --------------------------------------------------------------------------- Kubernetes sync
 
 

@@ -237,3 +237,18 @@ async def test_a_round_that_raises_is_logged_and_counted_and_the_loop_goes_on():
     await task
     assert calls >= 5 and runner.rounds == calls - 1
     assert runner.metrics.round_errors.labels("web")._value.get() == 1
+
+
+async def test_a_plan_started_by_the_last_round_before_a_reload_runs_to_the_end():
+    switch, health = MemorySwitch(), Health()
+    runner, record, _ = make_runner(switch, health)
+    for _ in range(2):
+        await runner.round()
+    health.up["primary"] = False
+    await runner.round()
+    runner.loop_stopping.set()  # SIGHUP arrives while the next round decides
+    await runner.round()  # that round starts the failover
+    assert record.machine.state == State.FAILING_OVER
+    await settle(runner)
+    assert switch.writes == ["standby"] and record.machine.state == State.STANDBY_ACTIVE
+    assert record.plan is None and record.last_failover.result == "success"
