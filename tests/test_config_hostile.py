@@ -13,22 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from failoverd import config
+from tests.test_config import GOOD as BASE
 
-GOOD = """\
-services:
-  web:
-    primary: a
-    standby: b
-    probes:
-      primary:
-        - http: {url: "http://127.0.0.1:1/healthz"}
-      standby:
-        - tcp: {host: 127.0.0.1, port: 2}
-    policy: {interval: 1s}
-    traffic:
-      rfc2136: {server: "127.0.0.1:53", zone: ex.test., name: www.ex.test.,
-                primary: [192.0.2.1], standby: [192.0.2.2]}
-"""
+# the minimal file of test_config.py, with a policy line before traffic (line 10)
+GOOD = BASE.replace("    traffic:\n", "    policy: {interval: 1s}\n    traffic:\n")
 
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
