@@ -411,3 +411,74 @@ async def backends(n: int = 2) -> AsyncIterator[list[Backend]]:
 
 
 Clock = Callable[[], float]
+
+
+# --------------------------------------------------------------------------- notification receivers
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: answers ok (202), fail (500), throttle (429), refuse (400) or hang."""
+
+    mode: str = "ok"
+    retry_after: str = "1"
+    got: list[dict[str, Any]] = field(default_factory=list)  # accepted bodies
+    seen: list[float] = field(default_factory=list)  # every request's arrival (monotonic)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # ends a hang
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append(time.monotonic())
+        async with self.changed:
+            self.changed.notify_all()
+        body = await request.json()
+        if self.mode == "hang":
+            await self.release.wait()
+        if self.mode == "fail":
+            return web.Response(status=500, text="boom")
+        if self.mode == "throttle":
+            return web.Response(status=429, headers={"Retry-After": self.retry_after})
+        if self.mode == "refuse":
+            return web.Response(status=400, text="bad routing key")
+        self.got.append(body)
+        async with self.changed:
+            self.changed.notify_all()
+        return web.json_response({"status": "success"}, status=202)
+
+    async def wait(self, n: int, timeout: float = 10.0) -> None:
+        """Until n bodies were accepted."""
+        async with asyncio.timeout(timeout), self.changed:
+            await self.changed.wait_for(lambda: len(self.got) >= n)
+
+    async def wait_seen(self, n: int, timeout: float = 10.0) -> None:
+        """Until n requests arrived, whatever was answered."""
+        async with asyncio.timeout(timeout), self.changed:
+            await self.changed.wait_for(lambda: len(self.seen) >= n)
+
+
+@contextlib.asynccontextmanager
+async def receivers(n: int = 1) -> AsyncIterator[list[Receiver]]:
+    """n receivers on 127.0.0.1, each on a port of its own (paths /hook and /v2/enqueue)."""
+    started: list[tuple[Receiver, web.AppRunner]] = []
+    try:
+        for _ in range(n):
+            rec = Receiver()
+            app = web.Application()
+            app.router.add_post("/hook", rec.handle)
+            app.router.add_post("/v2/enqueue", rec.handle)
+            runner = web.AppRunner(app, shutdown_timeout=0.1)
+            await runner.setup()
+            site = web.TCPSite(runner, LOOPBACK, 0)
+            await site.start()
+            rec.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            started.append((rec, runner))
+        yield [rec for rec, _ in started]
+    finally:
+        for rec, runner in started:
+            rec.release.set()
+            await runner.cleanup()

@@ -41,6 +41,9 @@ class Control(Protocol):
     ) -> Decision | None:
         """The machine's decision on the command, None when there is no such service."""
 
+    async def notify_test(self) -> dict[str, dict[str, Any]]:
+        """A test event to every notification sink; each sink's answer."""
+
 
 def _error(status: int, error: str, detail: Any = None) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status)
@@ -65,6 +68,7 @@ def make_app(
     app.router.add_post(
         r"/v1/services/{name}/{command:failover|failback|pause|resume}", routes.command
     )
+    app.router.add_post("/v1/notify/test", routes.notify_test)
     return app
 
 
@@ -128,6 +132,9 @@ class _Routes:
             return web.json_response({"ready": True})
         return _error(503, "not ready", "config loaded, waiting for the first probe round")
 
+    async def notify_test(self, _: web.Request) -> web.Response:
+        return _ok({"sinks": await self.control.notify_test()})
+
     async def metrics(self, _: web.Request) -> web.Response:
         resp = web.Response(body=self.registry.render())
         resp.headers["Content-Type"] = CONTENT_TYPE
@@ -165,6 +172,10 @@ class _Routes:
             return _error(409, "conflict", decision.reason)
         body = {"accepted": verb, "service": name, "detail": decision.reason}
         return web.json_response(body, status=202)
+
+
+def _ok(body: Any) -> web.Response:
+    return web.json_response(body, dumps=_dumps)
 
 
 def _host_allowed(host: str, allowed: Collection[str]) -> bool:

@@ -53,7 +53,27 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)"
         )
+    nt = sub.add_parser("notify-test", help="send a test event to every notification sink")
+    nt.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
+    nt.add_argument("--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)")
     return p
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    code, data = _request(
+        args.api.rstrip("/") + "/v1/notify/test", "POST", {}, _token(args.token_file)
+    )
+    if code != 200:
+        print(f"failoverd: notify-test refused ({code}): {data.get('detail') or data.get('error')}",
+              file=sys.stderr)  # fmt: skip
+        return 2 if code in (400, 401, 404) else 1
+    sinks = data.get("sinks", {})
+    if not sinks:
+        print("no notification sinks are configured (notify: in the config)")
+        return 1
+    for name, answer in sinks.items():
+        print(f"{name:20} {'ok  ' if answer['ok'] else 'FAIL'} {answer['answer']}")
+    return 0 if all(a["ok"] for a in sinks.values()) else 1
 
 
 def _validate(path: Path) -> config.Config | None:
@@ -121,40 +141,47 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "validate":
-        return 0 if _validate(args.config) else 2
-    if args.command == "schema":
-        print(json.dumps(config.json_schema(), indent=2))
-        return 0
-    if args.command == "demo":
-        import asyncio
+def _run(args: argparse.Namespace) -> int:
+    cfg = _validate(args.config)
+    if cfg is None:
+        return 2
+    from failoverd import daemon
+    from failoverd.store import StoreError
 
-        from failoverd import demo
+    try:
+        return daemon.run(cfg, args.config)
+    except StoreError as e:
+        print(f"failoverd: {e}", file=sys.stderr)
+        return 2
 
-        return asyncio.run(demo.run(keep_running=args.keep_running))
-    if args.command == "run":
-        cfg = _validate(args.config)
-        if cfg is None:
-            return 2
-        from failoverd import daemon
-        from failoverd.store import StoreError
 
-        try:
-            return daemon.run(cfg, args.config)
-        except StoreError as e:
-            print(f"failoverd: {e}", file=sys.stderr)
-            return 2
-    if args.command == "status":
-        code, data = _request(args.api.rstrip("/") + "/v1/status")
-        if code != 200:
-            print(f"failoverd: {args.api} answered {code}: {data}", file=sys.stderr)
-            return 1
-        if args.json:
-            print(json.dumps(data, indent=2))
-        else:
-            _print_status(data)
-        return 0
+def _status(args: argparse.Namespace) -> int:
+    code, data = _request(args.api.rstrip("/") + "/v1/status")
+    if code != 200:
+        print(f"failoverd: {args.api} answered {code}: {data}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_status(data)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from failoverd import demo
+
+    return asyncio.run(demo.run(keep_running=args.keep_running))
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(config.json_schema(), indent=2))
+    return 0
+
+
+def _command(args: argparse.Namespace) -> int:
+    """failover | failback | pause | resume, through the API with the token."""
     token = _token(args.token_file)
     url = f"{args.api.rstrip('/')}/v1/services/{args.service}/{args.command}"
     body: dict[str, Any] = {"reason": args.reason}
@@ -169,3 +196,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 2 if code in (400, 401, 404) else 1
+
+
+_HANDLERS = {
+    "validate": lambda args: 0 if _validate(args.config) else 2,
+    "schema": _schema,
+    "demo": _demo,
+    "run": _run,
+    "status": _status,
+    "notify-test": _notify_test,
+}
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    handler: Any = _HANDLERS.get(args.command, _command)
+    code: int = handler(args)
+    return code

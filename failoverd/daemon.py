@@ -32,6 +32,7 @@ from failoverd.clock import SYSTEM, Clock
 from failoverd.kube import Clusters
 from failoverd.machine import SIDES, Command, Decision
 from failoverd.metrics import Metrics
+from failoverd.notify import Notifier, build_sinks
 from failoverd.persist import ServicePersistence
 from failoverd.replication.scheduler import Scheduler
 from failoverd.rounds import BoundProbe
@@ -63,6 +64,8 @@ class Daemon:
         self.clusters = Clusters(cfg.clusters)
         self.api: ApiServer | None = None
         self.started = False
+        self.notifier = Notifier(build_sinks(cfg.notify), self.store, self.metrics,
+                                 self.log, wall=clock.wall)  # fmt: skip
         self._reloading = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
 
@@ -105,6 +108,10 @@ class Daemon:
                          force=force)  # fmt: skip
         return runner.command(command, reason, force)
 
+    async def notify_test(self) -> dict[str, dict[str, Any]]:
+        self.log.warning("operator_command", command="notify-test")
+        return await self.notifier.test()
+
     # ----------------------------------------------------------------- wiring
 
     def _persistence(self, name: str) -> ServicePersistence:
@@ -133,6 +140,7 @@ class Daemon:
             scheduler = Scheduler(
                 name, svc.replication, jobs, record.replication, metrics=self.metrics, log=self.log,
                 objective_rpo=svc.objectives.rpo, clock=self.clock, on_change=persistence.request,
+                notify=self.notifier.emit,
                 may_run=lambda: machine.may_replicate(record.machine, record.plan is not None),
             )  # fmt: skip
         steps = StepBook(
@@ -141,6 +149,7 @@ class Daemon:
         return ServiceRunner(
             name, svc, record, bound, switch, steps, replication=scheduler,
             metrics=self.metrics, persistence=persistence, log=self.log, clock=self.clock,
+            notify=self.notifier.emit,
         )  # fmt: skip
 
     @staticmethod
@@ -174,6 +183,7 @@ class Daemon:
         self.store.lock()
         try:
             self.records = self.store.load()
+            await self.notifier.start()
             self.session = probes.session()
             for name, svc in self.cfg.services.items():
                 self.runners[name] = self._build_runner(name, svc, self.clusters)
@@ -213,9 +223,12 @@ class Daemon:
         for name, p in self.persistence.items():
             if not await p.flush():
                 self.log.error("final_save_failed", service=name, error=p.error)
+        await self.notifier.stop()
         await self.close()
 
     async def close(self) -> None:
+        if not self.started:
+            await self.notifier.stop()
         if self.api is not None:
             await self.api.stop()
         if self.session is not None:
@@ -261,6 +274,7 @@ class Daemon:
         deferred = {n for n in changed if n in self.runners and self.runners[n].record.plan}
         built: dict[str, ServiceRunner] = {}
         try:  # build everything first: any error leaves the running config untouched
+            sinks = build_sinks(new.notify) if new.notify != old.notify else None
             for name in sorted(changed - deferred):
                 if name in new.services:
                     built[name] = self._build_runner(name, new.services[name], clusters)
@@ -269,6 +283,8 @@ class Daemon:
                 await clusters.close()
             raise
         command.hide(new.secret_env_names())
+        if sinks is not None:
+            await self.notifier.replace_sinks(sinks)
         await self._swap(built, changed - deferred, deferred, clusters)
         self.cfg = new.model_copy(
             update={"services": {**new.services, **{n: old.services[n] for n in deferred

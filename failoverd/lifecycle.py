@@ -17,6 +17,7 @@ from failoverd.config import ServiceConfig
 from failoverd.logs import Logger
 from failoverd.machine import Decision, Side, StartPlan
 from failoverd.metrics import Metrics
+from failoverd.notify import Emit, no_emit
 from failoverd.persist import ServicePersistence
 from failoverd.plan import PlanRunner, RetryPolicy
 from failoverd.steps import StepBook
@@ -32,11 +33,12 @@ class PlanLifecycle:
         steps: StepBook, *, metrics: Metrics, log: Logger, clock: Clock,
         persistence: ServicePersistence, apply: Callable[[Decision], None],
         stopping: asyncio.Event, before_plan: Callable[[], Awaitable[None]] | None = None,
+        notify: Emit = no_emit,
     ) -> None:  # fmt: skip
         self.name, self.cfg, self.record, self.switch, self.steps = name, cfg, record, switch, steps
         self.metrics, self.log, self.clock = metrics, log, clock
         self.persistence, self.apply, self.stopping = persistence, apply, stopping
-        self.before_plan = before_plan
+        self.before_plan, self.notify = before_plan, notify
         self.task: asyncio.Task[None] | None = None
 
     def start(self, action: StartPlan) -> None:
@@ -44,6 +46,10 @@ class PlanLifecycle:
         self.log.warning("plan_start", plan=plan.id, kind=plan.kind, trigger=plan.trigger,
                          target=plan.target, to=self.switch.describe(plan.target), reason=plan.reason)  # fmt: skip
         self.record.plan = plan  # journaled with the state that says failing_over, in one save
+        self.notify(f"{plan.kind}_started", self.name, f"{plan.kind} started: {plan.reason}", {
+            "plan": plan.id, "trigger": plan.trigger, "from": plan.source, "to": plan.target,
+            "reason": plan.reason, "forced": plan.forced, "target": self.switch.describe(plan.target),
+        })  # fmt: skip
         self.resume(plan)
 
     def resume(self, plan: PlanRecord) -> None:
@@ -94,6 +100,8 @@ class PlanLifecycle:
         log("plan_done", plan=plan.id, kind=plan.kind, trigger=plan.trigger, result=plan.result,
             rto_seconds=plan.rto_seconds, rpo_seconds=plan.rpo_seconds, error=plan.error,
             active=active)  # fmt: skip
+        self.notify(f"{plan.kind}_{'finished' if ok else 'failed'}", self.name,
+                    _headline(plan, active), _plan_details(plan, active))  # fmt: skip
         decision = machine.on_plan_done(
             self.record.machine, ok, active, self.clock.wall(), plan.error or "", moved=moved
         )
@@ -127,3 +135,22 @@ class PlanLifecycle:
         log = self.log.info if step.status == "done" else self.log.warning
         log("plan_step", plan=plan.id, step=step.name, status=step.status, attempts=step.attempts,
             duration_seconds=step.duration_seconds, error=step.error)  # fmt: skip
+
+
+def _headline(plan: PlanRecord, active: Side) -> str:
+    if plan.result == "success":
+        rto = f" in {plan.rto_seconds:.1f}s" if plan.rto_seconds is not None else ""
+        return f"{plan.kind} finished: traffic on the {active}{rto}"
+    return f"{plan.kind} FAILED: {plan.error}; traffic on the {active}"
+
+
+def _plan_details(plan: PlanRecord, active: Side) -> dict[str, object]:
+    failed = next((s for s in plan.steps if s.status == "failed" and not s.best_effort), None)
+    return {
+        "plan": plan.id, "trigger": plan.trigger, "from": plan.source, "to": plan.target,
+        "active": active, "rto_seconds": plan.rto_seconds, "rpo_seconds": plan.rpo_seconds,
+        "rpo_jobs": plan.rpo_jobs, "forced": plan.forced,
+        "failed_step": failed.name if failed else None, "error": plan.error,
+        "steps": [{"name": s.name, "status": s.status, "duration_seconds": s.duration_seconds,
+                   "attempts": s.attempts, "error": s.error} for s in plan.steps],
+    }  # fmt: skip

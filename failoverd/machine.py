@@ -9,9 +9,10 @@ no asyncio, no logging, so every rule is testable by a table or a property, with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Concatenate, Literal, ParamSpec
 
 Side = Literal["primary", "standby"]
 Trigger = Literal["auto", "manual", "drill"]
@@ -193,6 +194,27 @@ def _plan(
     return Decision(new, (action,), reason)
 
 
+P = ParamSpec("P")
+
+
+def _tells_when_unblocked(
+    fn: Callable[Concatenate[ServiceState, P], Decision],
+) -> Callable[Concatenate[ServiceState, P], Decision]:
+    """A decision that takes a service out of `blocked` says so (the incident can resolve)."""
+
+    def decide(st: ServiceState, /, *args: P.args, **kwargs: P.kwargs) -> Decision:
+        d = fn(st, *args, **kwargs)
+        if st.state == State.BLOCKED and d.state.state != State.BLOCKED and not d.rejected:
+            blocked = st.blocked.value if st.blocked else "blocked"
+            cleared = Notify("blocked_cleared", f"no longer blocked ({blocked}): {d.reason}")
+            return replace(d, actions=(cleared, *d.actions))
+        return d
+
+    decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
+    return decide
+
+
+@_tells_when_unblocked
 def on_round(st: ServiceState, rnd: Round, now: float, policy: Policy) -> Decision:
     """Fold one round of observations into the state and decide whether traffic moves."""
     st = _count(st, rnd, now, policy)
@@ -262,6 +284,7 @@ def _watch_standby(st: ServiceState, now: float, policy: Policy) -> Decision:
     return Decision(new, (), reason)
 
 
+@_tells_when_unblocked
 def on_adopt(
     st: ServiceState, current: Side | None, known: bool = True, error: str = ""
 ) -> Decision:
@@ -326,6 +349,7 @@ def may_replicate(st: ServiceState, plan_in_flight: bool) -> bool:
 Command = Literal["failover", "failback", "pause", "resume"]
 
 
+@_tells_when_unblocked
 def on_command(
     st: ServiceState, command: Command, now: float, reason: str = "",
     policy: Policy | None = None, force: bool = False,
@@ -385,10 +409,9 @@ def on_plan_done(
             last_ok_at=st.last_ok_at,
             state=State.PAUSED if st.paused_after_plan else ServiceState.settled(active).state,
         )
-        return Decision(
-            new, (Notify("moved", f"traffic now on the {active}"),), f"plan done: {active} active"
-        )
+        return Decision(new, (), f"plan done: {active} active")
+    # the plan's own failed event tells the operators; blocked(plan_failed) is not notified twice
     reason = f"plan failed: {error}" if error else "plan failed"
     new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True,
                   last_move_at=now if moved else st.last_move_at)  # fmt: skip
-    return Decision(new, (Notify("plan_failed", reason),), reason)
+    return Decision(new, (), reason)

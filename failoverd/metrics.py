@@ -106,6 +106,17 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.notifications = Counter(
+            "failoverd_notifications",
+            "Notification deliveries by sink and result (sent, retry, dropped)",
+            ["sink", "result"],
+            registry=r,
+        )
+        self.notify_outbox = Gauge(
+            "failoverd_notify_outbox_events",
+            "Events in the outbox not yet accepted by every sink they are for",
+            registry=r,
+        )
         self.healthy = Gauge(
             "failoverd_healthy",
             "1 while every service's loop runs, completes rounds and can save its state",

@@ -9,7 +9,6 @@ API or signals: daemon.py wires those.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from failoverd import machine, rounds
@@ -17,8 +16,9 @@ from failoverd.clock import SYSTEM, Clock
 from failoverd.config import ServiceConfig
 from failoverd.lifecycle import PlanLifecycle
 from failoverd.logs import Logger
-from failoverd.machine import SIDES, Blocked, Decision, Side, StartPlan
+from failoverd.machine import SIDES, Blocked, Decision, ServiceState, Side, StartPlan
 from failoverd.metrics import Metrics
+from failoverd.notify import Emit, no_emit
 from failoverd.persist import ServicePersistence
 from failoverd.replication.scheduler import Scheduler
 from failoverd.rounds import BoundProbe, ProbeReport
@@ -40,12 +40,32 @@ def policy_of(cfg: ServiceConfig) -> machine.Policy:
     )
 
 
+CLEARS_WHEN = {
+    Blocked.STANDBY_NOT_READY: "the standby is ready (then it fails over), or the primary recovers",
+    Blocked.HOLD_DOWN: "hold_down has passed (then it fails over), or the primary recovers",
+    Blocked.PLAN_FAILED: "an operator acts: failoverd resume, failover or failback",
+    Blocked.SWITCH_UNKNOWN: "the traffic switch answers again",
+}
+
+
+def _details(event: str, before: ServiceState, after: ServiceState, reason: str) -> dict[str, Any]:
+    """What an operator needs with a machine's notification."""
+    details: dict[str, Any] = {"state": after.state.value, "active": after.active, "reason": reason}
+    if event == "blocked" and after.blocked is not None:
+        details |= {"blocked": after.blocked.value, "clears_when": CLEARS_WHEN[after.blocked]}
+    if event == "blocked_cleared" and before.blocked is not None:
+        details["was"] = before.blocked.value
+    if event == "forced_move":
+        details["trigger"] = "manual"
+    return details
+
+
 class ServiceRunner:
     def __init__(
         self, name: str, cfg: ServiceConfig, record: ServiceRecord,
         bound: dict[Side, list[BoundProbe]], switch: Switch, steps: StepBook, *,
         metrics: Metrics, persistence: ServicePersistence, log: Logger, clock: Clock = SYSTEM,
-        notify: Callable[[str, str, str], None] = lambda service, event, message: None,
+        notify: Emit = no_emit,
         replication: Scheduler | None = None,
     ) -> None:  # fmt: skip
         self.name, self.cfg, self.record = name, cfg, record
@@ -68,7 +88,7 @@ class ServiceRunner:
         self.loop_stopping = asyncio.Event()  # a reload: only the loop ends, plans run on
         self.plans = PlanLifecycle(
             name, cfg, record, switch, steps, metrics=metrics, log=self.log, clock=clock,
-            persistence=persistence, apply=self.apply, stopping=self.stopping,
+            persistence=persistence, apply=self.apply, stopping=self.stopping, notify=notify,
             before_plan=replication.halt if replication else None,
         )  # fmt: skip
         self.metrics.set_state(name, record.machine.state, record.machine.active)
@@ -161,8 +181,8 @@ class ServiceRunner:
             if isinstance(action, StartPlan):
                 self.plans.start(action)
             else:
-                self.log.warning("notify", notify_event=action.event, message=action.message)
-                self.notify(self.name, action.event, action.message)
+                self.notify(action.event, self.name, action.message,
+                            _details(action.event, before, after, decision.reason))  # fmt: skip
 
     def command(self, verb: machine.Command, reason: str, force: bool = False) -> Decision:
         """An operator's command: the machine's decision, applied unless it was rejected."""

@@ -29,6 +29,10 @@ class FakeControl:
     def health(self) -> list[str]:
         return self.problems
 
+    async def notify_test(self) -> dict[str, dict[str, Any]]:
+        self.calls.append(("-", "notify-test", ""))
+        return {"ops": {"ok": True, "answer": "202"}}
+
     def status(self) -> dict[str, Any]:
         return {"leader": True, "services": {"web": {"state": self.state.state.value}}}
 
@@ -195,3 +199,14 @@ async def test_force_must_be_a_boolean_and_is_passed_to_the_machine(api):
         f"{url}/v1/services/web/failover", headers=AUTH, json={"force": True}
     ) as r:
         assert r.status == 202 and "FORCED" in (await r.json())["detail"]
+
+
+async def test_notify_test_needs_the_token_and_returns_each_sinks_answer(api):
+    url, control, http = api
+    async with http.post(f"{url}/v1/notify/test") as r:
+        assert r.status == 401
+    assert control.calls == []
+    async with http.post(f"{url}/v1/notify/test", headers=AUTH) as r:
+        assert r.status == 200 and (await r.json()) == {
+            "sinks": {"ops": {"ok": True, "answer": "202"}}
+        }

@@ -151,19 +151,41 @@ def test_leader_election_timeouts_must_be_ordered():
     assert "leader_election: need retry_period < renew_deadline < lease_duration" in err
 
 
+def test_leader_election_is_not_built_yet_and_is_refused_not_ignored():
+    (err,) = errors(GOOD + "clusters: {arb: {in_cluster: true}}\nleader_election: {cluster: arb}\n")
+    assert "leader_election:" in err and "not supported by this version" in err
+
+
+def test_notify_sinks_take_their_secrets_from_files_or_the_environment(tmp_path, monkeypatch):
+    url = tmp_path / "slack-url"
+    url.write_text("https://hooks.slack.example/services/T0/B0/secret\n")
+    monkeypatch.setenv("PD_KEY", "0123456789abcdef0123456789abcdef")
+    cfg = config.parse(
+        GOOD
+        + f"""notify:
+  - webhook: {{url: "http://127.0.0.1:9/hook", events: [failover_finished, blocked]}}
+  - slack: {{url_file: {url}}}
+  - pagerduty: {{routing_key_env: PD_KEY, url: "http://127.0.0.1:9/v2/enqueue"}}
+"""
+    )
+    assert config.sink_labels(cfg.notify) == ["webhook", "slack", "pagerduty"]
+    assert cfg.notify[1].slack.secret_url.get_secret_value().endswith("/secret")
+    assert "secret" not in repr(cfg.notify) and "0123456789" not in repr(cfg.notify)
+    assert "PD_KEY" in cfg.secret_env_names()
+
+
 @pytest.mark.parametrize(
-    ("section", "line"),
+    ("sink", "expected"),
     [
-        (
-            "leader_election",
-            "clusters: {arb: {in_cluster: true}}\nleader_election: {cluster: arb}\n",
-        ),
-        ("notify", "notify:\n  - webhook: {url: http://127.0.0.1:9/hook}\n"),
+        ("webhook: {url: ftp://x}", "url must start with http:// or https://"),
+        ("webhook: {url: 'http://x', events: [failover_exploded]}", "notify[0].webhook.events[0]"),
+        ("slack: {url: 'https://x'}", "notify[0].slack.url: unknown key"),
+        ("pagerduty: {}", "exactly one routing key source"),
     ],
 )
-def test_sections_that_are_not_built_yet_are_refused_not_ignored(section, line):
-    (err,) = errors(GOOD + line)
-    assert f"{section}:" in err and "not supported by this version" in err
+def test_bad_sinks_are_refused_with_their_line(sink, expected):
+    (err,) = errors(GOOD + f"notify:\n  - {sink}\n")
+    assert err.startswith("f.yaml:14:") and expected in err, err
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -321,7 +321,9 @@ def test_at_start_the_side_the_traffic_points_at_is_adopted(
     st = ServiceState(state=state, active=active, last_move_at=42.0)
     d = on_adopt(st, current)
     assert (d.state.state, d.state.active) == (want_state, want_active)
-    assert d.state.last_move_at == 42.0 and d.actions == ()
+    assert d.state.last_move_at == 42.0
+    cleared = [a.event for a in d.actions] == ["blocked_cleared"]
+    assert cleared == (state == State.BLOCKED), d.actions
     assert ("adopting" in d.reason) == (current is not None and current != active)
 
 
@@ -424,3 +426,12 @@ def test_a_failed_plan_whose_switch_started_counts_as_a_move_for_hold_down():
     assert d.state.last_move_at == 500.0
     d = on_plan_done(st, ok=False, active="primary", now=500.0, error="prepare")
     assert d.state.last_move_at == st.last_move_at
+
+
+def test_leaving_blocked_says_so_once_and_staying_blocked_does_not():
+    st, ds = feed(warmed(), [rnd(False, standby=False)] * 5)  # blocked: standby not ready
+    assert st.state == State.BLOCKED
+    st, ds = feed(st, [rnd(True)])
+    assert st.state == State.PRIMARY_ACTIVE
+    assert [a.event for a in ds[0].actions] == ["blocked_cleared"]
+    assert "standby_not_ready" in ds[0].actions[0].message

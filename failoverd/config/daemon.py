@@ -17,6 +17,7 @@ from failoverd.config.common import (
     host_port,
     read_secret,
 )
+from failoverd.config.notify import SinkSpec, sink_labels
 from failoverd.config.service import ServiceConfig
 
 TOKEN_ENV = "FAILOVERD_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
@@ -101,22 +102,6 @@ class LeaderElectionConfig(Model):
         return self
 
 
-class WebhookConfig(Model):
-    url: str
-    timeout: PositiveDuration = 5.0
-
-    @field_validator("url")
-    @classmethod
-    def _v_url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("webhook url must start with http:// or https://")
-        return v
-
-
-class NotifyConfig(Model):
-    webhook: WebhookConfig
-
-
 NOT_BUILT = (
     "is not supported by this version of failoverd yet; a setting that would do nothing is "
     "refused rather than ignored: remove it"
@@ -129,7 +114,7 @@ class Config(Model):
     log: LogConfig = LogConfig()
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     leader_election: LeaderElectionConfig | None = None
-    notify: list[NotifyConfig] = Field(default_factory=list)
+    notify: list[SinkSpec] = Field(default_factory=list)
     services: dict[str, ServiceConfig] = Field(min_length=1)
 
     def secret_env_names(self) -> set[str]:
@@ -139,6 +124,10 @@ class Config(Model):
             tsig = svc.traffic.rfc2136.tsig if svc.traffic.rfc2136 else None
             if tsig is not None and tsig.secret_env:
                 names.add(tsig.secret_env)
+        for sink in self.notify:
+            env = getattr(sink.spec, "url_env", None) or getattr(sink.spec, "routing_key_env", None)
+            if env:
+                names.add(env)
         return names
 
     @field_validator("leader_election")
@@ -150,9 +139,10 @@ class Config(Model):
 
     @field_validator("notify")
     @classmethod
-    def _v_notify(cls, v: list[NotifyConfig]) -> list[NotifyConfig]:
-        if v:
-            raise ValueError(f"notify sinks {NOT_BUILT} (notify events are logged)")
+    def _v_notify(cls, v: list[SinkSpec]) -> list[SinkSpec]:
+        labels = sink_labels(v)
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"sink names must differ: {labels}")
         return v
 
     @field_validator("services")

@@ -17,6 +17,7 @@ from failoverd.clock import SYSTEM, Clock
 from failoverd.config import ReplicationJob
 from failoverd.logs import Logger
 from failoverd.metrics import Metrics
+from failoverd.notify import Emit, no_emit
 from failoverd.replication.base import Job
 from failoverd.rounds import next_deadline
 from failoverd.store.records import JobRecord
@@ -29,7 +30,7 @@ class Scheduler:
         self, service: str, specs: dict[str, ReplicationJob], jobs: dict[str, Job],
         state: dict[str, JobRecord], *, metrics: Metrics, log: Logger, objective_rpo: float | None,
         may_run: Callable[[], bool] = lambda: True, clock: Clock = SYSTEM,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[], None] = lambda: None, notify: Emit = no_emit,
     ) -> None:  # fmt: skip
         self.service, self.specs, self.jobs, self.state = service, specs, jobs, state
         self.metrics, self.objective_rpo, self.may_run, self.clock = (
@@ -40,6 +41,7 @@ class Scheduler:
         )
         self.log = log.bind(service=service)
         self.on_change = on_change  # a job's record changed: save it
+        self.notify = notify
         self.over_objective = False
         self.running: dict[str, asyncio.Task[bool]] = {}
         # monotonic time of each job's newest success in this process: ages from it cannot be
@@ -153,15 +155,16 @@ class Scheduler:
         over = rpo is None or rpo > self.objective_rpo
         if over != self.over_objective:
             self.over_objective = over
+            details = {"rpo_seconds": rpo, "objective_seconds": self.objective_rpo, "ages": ages}
             if over:
-                self.log.warning(
-                    "rpo_objective_exceeded",
-                    rpo_seconds=rpo,
-                    objective=self.objective_rpo,
-                    ages=ages,
-                )
+                self.log.warning("rpo_objective_exceeded", **details)
+                shown = "unknown (a job never succeeded)" if rpo is None else f"{rpo:.0f}s"
+                self.notify("rpo_objective_exceeded", self.service, f"RPO {shown} exceeds the "
+                            f"objective {self.objective_rpo:g}s", details)  # fmt: skip
             else:
-                self.log.info("rpo_objective_met", rpo_seconds=rpo, objective=self.objective_rpo)
+                self.log.info("rpo_objective_met", **details)
+                self.notify("rpo_objective_met", self.service, f"RPO {rpo:.0f}s is within the "
+                            f"objective {self.objective_rpo:g}s again", details)  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         rpo, ages = self.rpo(self.clock.wall())

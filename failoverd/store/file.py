@@ -155,6 +155,31 @@ class Store:
             self._writer, self.write_service, name, doc
         )
 
+    # ----------------------------------------------------------------- the notification outbox
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".outbox")
+
+    def load_outbox(self) -> list[dict[str, Any]]:
+        """The events a previous run had not delivered yet ([] when none)."""
+        if not self.outbox_path.exists():
+            return []
+        data = self._read_json(self.outbox_path)
+        entries = data.get("events") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise StoreError(f"state file {self.outbox_path} is corrupt (no events list)")
+        return entries
+
+    async def save_outbox(self, entries: list[dict[str, Any]]) -> None:
+        """Persist the outbox off the event loop (the store's own thread, in call order)."""
+        doc = json.dumps({"schema": codec.SCHEMA_VERSION, "events": entries}).encode()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failoverd-store")
+        await asyncio.get_running_loop().run_in_executor(
+            self._writer, _write_atomic, self.outbox_path, doc
+        )
+
     def save_all(self, records: dict[str, ServiceRecord]) -> None:
         """Write every record now (blocking): for tools and tests, not the daemon's loop."""
         for name, record in records.items():
