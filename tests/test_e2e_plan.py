@@ -100,7 +100,7 @@ async def test_a_prepare_that_always_fails_blocks_after_bounded_retries(
     assert daemon.bind.answer() == [lab.PRIMARY_IP], "traffic untouched"
     await standby.wait_requests(standby.requests + 6)  # six more rounds after blocking
     assert runs.read_text().splitlines() == ["run"] * 3, "no further runs after blocking"
-    assert d.matching("notify", notify_event="plan_failed")
+    assert d.matching("notify", notify_event="failover_failed")
 
 
 async def test_warm_mode_scales_the_standby_up_fences_the_primary_and_failback_reverses_it(
