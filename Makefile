@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's bind9 gives the tests a real RFC 2136 server (named + tsig-keygen).
+# Debian's packages the tests use: bind9 (a real RFC 2136 server: named + tsig-keygen),
+# chromium (the status page in a real browser), prometheus (promtool for the alert rules).
 bind9:
-	@command -v named >/dev/null 2>&1 && command -v tsig-keygen >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-utils; }
+	@command -v named >/dev/null 2>&1 && command -v tsig-keygen >/dev/null 2>&1 && \
+	  command -v chromium >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      bind9 bind9-utils chromium prometheus; }
 
 demo: $(STAMP)
 	$(VENV)/bin/failoverd demo

@@ -9,11 +9,14 @@ rebinds to 127.0.0.1. The API knows the daemon only through the small Control pr
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Protocol, cast
 
 from aiohttp import web
@@ -49,6 +52,16 @@ def _error(status: int, error: str, detail: Any = None) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status)
 
 
+def _status_page() -> tuple[bytes, str]:
+    """The status page and its Content-Security-Policy (its one inline script, by hash)."""
+    html = resources.files("failoverd").joinpath("web/status.html").read_text()
+    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+           "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+    return html.encode(), csp
+
+
 def make_app(
     control: Control,
     metrics: Metrics,
@@ -56,10 +69,11 @@ def make_app(
     allowed_hosts: Callable[[], Collection[str]] = lambda: (),
 ) -> web.Application:
     """The API application; `token` and `allowed_hosts` are read per request (reload)."""
-    routes = _Routes(control, metrics, token, allowed_hosts)
+    routes = _Routes(control, metrics, token, allowed_hosts, *_status_page())
     app = web.Application(
         middlewares=[_json_errors, routes.host_check, routes.auth], client_max_size=MAX_BODY
     )
+    app.router.add_get("/", routes.page)
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/metrics", routes.metrics)
@@ -91,6 +105,8 @@ class _Routes:
     registry: Metrics
     token: Callable[[], SecretStr | None]
     allowed_hosts: Callable[[], Collection[str]]
+    page_html: bytes
+    page_csp: str
 
     @web.middleware
     async def host_check(
@@ -120,6 +136,13 @@ class _Routes:
             if not hmac.compare_digest(given, f"Bearer {expected.get_secret_value()}".encode()):
                 return _error(401, "unauthorized", "missing or wrong bearer token")
         return await handler(request)
+
+    async def page(self, _: web.Request) -> web.Response:
+        """The read-only status page: HTML with one inline script, no external assets."""
+        return web.Response(body=self.page_html, content_type="text/html", charset="utf-8",
+                            headers={"Content-Security-Policy": self.page_csp,
+                                     "X-Content-Type-Options": "nosniff",
+                                     "Cache-Control": "no-store"})  # fmt: skip
 
     async def healthz(self, _: web.Request) -> web.Response:
         problems = self.control.health()

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -113,20 +114,69 @@ def _token(path: Path | None) -> str | None:
     return os.environ.get(config.TOKEN_ENV)
 
 
-def _print_status(data: dict[str, Any]) -> None:
-    print(
-        f"{'SERVICE':20} {'STATE':16} {'ACTIVE':8} {'MODE':5} {'PRIMARY':8} {'STANDBY':8} LAST FAILOVER"
+def _seconds(v: float | None) -> str:
+    """A duration as people read it: 850ms, 3.5s, 42s, 7m, 2h."""
+    if v is None:
+        return "-"
+    if v < 1:
+        return f"{v * 1000:.0f}ms"
+    if v < 10:
+        return f"{v:.1f}s"
+    if v < 120:
+        return f"{v:.0f}s"
+    return f"{v / 60:.0f}m" if v < 7200 else f"{v / 3600:.0f}h"
+
+
+def _sides(svc: dict[str, Any]) -> list[str]:
+    out = []
+    for side in ("primary", "standby"):
+        results = svc["probes"].get(side, [])
+        ok = sum(r["ok"] for r in results)
+        verdict = "ok" if results and ok == len(results) else ("-" if not results else "FAIL")
+        ready = " ready" if (svc.get("ready") or {}).get(side) else ""
+        out.append(f"{ok}/{len(results)} {verdict}{ready}" if results else "-")
+    return out
+
+
+def _last(svc: dict[str, Any], now: float) -> str:
+    lf = svc.get("plan") or svc.get("last_failover")
+    if not lf:
+        return "-"
+    ago = f", {_seconds(now - lf['finished'])} ago" if lf.get("finished") else ", running"
+    text = f"{lf['kind']} {lf['result']} ({lf['trigger']}) RTO {_seconds(lf.get('rto_seconds'))}"
+    return text + ago
+
+
+def _print_status(data: dict[str, Any], now: float | None = None) -> None:
+    """The status at a glance: one line per service, the words an operator uses."""
+    now = time.time() if now is None else now
+    print("leader" if data.get("leader") else "follower (another replica acts)")
+    head = (
+        "SERVICE",
+        "STATE",
+        "ACTIVE",
+        "MODE",
+        "PRIMARY",
+        "STANDBY",
+        "ROUND",
+        "RPO/OBJ",
+        "LAST FAILOVER",
     )
+    rows = [head]
     for name, svc in sorted(data.get("services", {}).items()):
-        sides = []
-        for side in ("primary", "standby"):
-            results = svc["probes"].get(side, [])
-            sides.append(f"{sum(r['ok'] for r in results)}/{len(results)} ok" if results else "-")
-        lf = svc.get("last_failover") or {}
-        last = f"{lf.get('kind')} {lf.get('result')} rto={lf.get('rto_seconds')}s" if lf else "-"
-        print(
-            f"{name:20} {svc['state']:16} {svc['active']:8} {svc['mode']:5} {sides[0]:8} {sides[1]:8} {last}"
-        )
+        rep = svc.get("replication") or {}
+        rpo = "-"
+        if rep.get("jobs"):
+            rpo = (
+                _seconds(rep.get("rpo_seconds")) + "/" + _seconds(rep.get("rpo_objective_seconds"))
+            )
+            rpo += " !" if rep.get("warning") else ""
+        state = svc["state"] + (f" ({svc['blocked']})" if svc.get("blocked") else "")
+        rows.append((name, state, svc["active"], svc["mode"], *_sides(svc),
+                     _seconds(svc.get("last_round_age_seconds")), rpo, _last(svc, now)))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,6 +106,24 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.side_ready = Gauge(
+            "failoverd_side_ready",
+            "1 while the side may receive traffic (recovery_threshold healthy rounds)",
+            ["service", "side"],
+            registry=r,
+        )
+        self.rpo = Gauge(
+            "failoverd_rpo_seconds",
+            "The service's RPO now: the age of the oldest newest-success of its replication jobs",
+            ["service"],
+            registry=r,
+        )
+        self.rpo_objective = Gauge(
+            "failoverd_rpo_objective_seconds",
+            "objectives.rpo of the service",
+            ["service"],
+            registry=r,
+        )
         self.notifications = Counter(
             "failoverd_notifications",
             "Notification deliveries by sink and result (sent, retry, dropped)",

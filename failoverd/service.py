@@ -152,6 +152,7 @@ class ServiceRunner:
         for side in SIDES:
             was = machine.ready(before, side, self.policy)
             now = machine.ready(decision.state, side, self.policy)
+            self.metrics.side_ready.labels(self.name, side).set(1 if now else 0)
             if was != now:
                 reasons = [f"{r.probe}: {r.reason}" for r in seen.reports[side] if not r.ok]
                 self.log.info("side_ready" if now else "side_not_ready", side=side, reasons=reasons)
@@ -235,6 +236,11 @@ class ServiceRunner:
             "blocked": st.blocked.value if st.blocked else None,
             "ready": {side: machine.ready(st, side, self.policy) for side in SIDES},
             "probes": {s: [r.as_dict() for r in self.last_round[s]] for s in SIDES},
+            "last_round_age_seconds": (
+                None
+                if self.last_round_at is None
+                else round(self.clock.monotonic() - self.last_round_at, 3)
+            ),
             "replication": self.replication.status() if self.replication else {},
             "plan": plan_to_dict(self.record.plan) if self.record.plan else None,
             "last_failover": (

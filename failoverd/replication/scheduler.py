@@ -149,9 +149,14 @@ class Scheduler:
 
     def check_objective(self) -> None:
         """Log once when the RPO crosses objectives.rpo, and once when it is back under."""
-        if self.objective_rpo is None or not self.jobs:
+        if not self.jobs:
             return
         rpo, ages = self.rpo(self.clock.wall())
+        if rpo is not None:
+            self.metrics.rpo.labels(self.service).set(rpo)
+        if self.objective_rpo is None:
+            return
+        self.metrics.rpo_objective.labels(self.service).set(self.objective_rpo)
         over = rpo is None or rpo > self.objective_rpo
         if over != self.over_objective:
             self.over_objective = over

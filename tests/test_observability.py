@@ -1,0 +1,107 @@
+"""What operators look through: alert rules (promtool), the Grafana dashboard, the systemd unit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "config" / "prometheus" / "failoverd-rules.yaml"
+RULE_TESTS = ROOT / "config" / "prometheus" / "failoverd-rules.test.yaml"
+DASHBOARD = ROOT / "config" / "grafana" / "failoverd.json"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (make test installs it)")
+    return path
+
+
+def alerts() -> list[dict]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+
+
+def test_the_alert_rules_pass_promtool_and_their_unit_tests():
+    promtool = tool("promtool")
+    check = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"SUCCESS: {len(alerts())} rules found" in check.stdout
+    test = subprocess.run([promtool, "test", "rules", str(RULE_TESTS)], capture_output=True,
+                          text=True, cwd=RULE_TESTS.parent)  # fmt: skip
+    assert test.returncode == 0, test.stdout + test.stderr
+
+
+def test_every_alert_is_unit_tested_named_like_a_mixin_and_has_a_runbook_in_the_readme():
+    tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+              for t in case["alert_rule_test"] if t.get("exp_alerts")}  # fmt: skip
+    readme = (ROOT / "README.md").read_text()
+    for rule in alerts():
+        name = rule["alert"]
+        assert re.fullmatch(r"Failoverd[A-Z][A-Za-z]+", name), name
+        assert name in tested, f"{name} has no promtool test that fires it"
+        assert rule["labels"]["severity"] in ("critical", "warning", "info")
+        notes = rule["annotations"]
+        assert notes["summary"] and notes["description"]
+        anchor = notes["runbook_url"].rsplit("#", 1)[1]
+        assert anchor == name.lower() and f"\n### {name}\n" in readme, f"no runbook for {name}"
+
+
+def test_the_dashboard_is_valid_with_unique_panel_ids_and_a_service_variable():
+    dash = json.loads(DASHBOARD.read_text())
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    assert "service" in [v["name"] for v in dash["templating"]["list"]]
+    for p in dash["panels"]:
+        assert p["targets"] and all(t["expr"] for t in p["targets"]), p["title"]
+
+
+def dashboard_metrics() -> set[str]:
+    dash = json.loads(DASHBOARD.read_text())
+    names = set()
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            names |= set(re.findall(r"\bfailoverd_[a-z_]+", t["expr"]))
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
+
+
+@pytest.mark.e2e
+async def test_a_running_daemons_metrics_pass_promtool_and_hold_every_dashboard_metric(
+    daemon, sides, http
+):
+    promtool = tool("promtool")
+    primary, _ = sides
+    d = await daemon.start(interval="500ms")
+    await d.wait_for("side_ready", side="standby")
+    await primary.down()
+    await d.wait_for("plan_done")
+    async with http.get(f"{d.api}/metrics") as r:
+        text = await r.text()
+    proc = await asyncio.create_subprocess_exec(
+        promtool, "check", "metrics", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate(text.encode())
+    assert proc.returncode == 0, out.decode()
+    exposed = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    missing = sorted(m for m in dashboard_metrics() if m not in exposed)
+    assert not missing, f"the dashboard queries metrics the daemon does not expose: {missing}"
+    rule_metrics = {m for r in alerts() for m in re.findall(r"\bfailoverd_[a-z_]+", r["expr"])}
+    assert not sorted(m for m in rule_metrics if m not in exposed)
+
+
+@pytest.mark.parametrize("unit", ["failoverd.service"])
+def test_the_systemd_unit_is_hardened(unit):
+    analyze = tool("systemd-analyze")
+    out = subprocess.run([analyze, "security", "--offline=true", str(ROOT / "systemd" / unit)],
+                         capture_output=True, text=True)  # fmt: skip
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout + out.stderr)
+    assert m, out.stdout + out.stderr
+    assert float(m.group(1)) <= 2.0, out.stdout
