@@ -175,10 +175,43 @@ class Backend:
     pattern: Iterator[bool] | None = None
     requests: int = 0
     _runner: web.AppRunner | None = None
+    # more loopback addresses it also listens on (a second vantage point probes those), and
+    # the addresses cut off from it (connections refused there only: a partition)
+    also: tuple[str, ...] = ()
+    partitioned: set[str] = field(default_factory=set)
+    _sites: dict[str, web.TCPSite] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}/healthz"
+
+    def url_on(self, address: str) -> str:
+        return f"http://{address}:{self.port}/healthz"
+
+    async def partition(self, address: str) -> None:
+        """Refuse connections on `address` only (the others keep answering)."""
+        self.partitioned.add(address)
+        site = self._sites.pop(address, None)
+        if site is not None:
+            await site.stop()
+        server = self._runner.server if self._runner is not None else None
+        for handler in list(server.connections if server is not None else []):
+            transport = handler.transport
+            if transport is not None and transport.get_extra_info("sockname")[0] == address:
+                transport.abort()  # kept-alive connections through the cut break too
+
+    async def heal(self, address: str) -> None:
+        self.partitioned.discard(address)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        for address in (LOOPBACK, *self.also):
+            if address in self.partitioned or address in self._sites:
+                continue
+            site = web.TCPSite(self._runner, address, self.port, reuse_address=True)
+            await site.start()
+            self._sites[address] = site
 
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 
@@ -219,8 +252,7 @@ class Backend:
             app.router.add_get("/healthz", self._health)
             self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, LOOPBACK, self.port, reuse_address=True)
-            await site.start()
+            await self._listen()
 
     async def down(self) -> None:
         """Hard down: every connection closed and the port refusing new ones."""
@@ -228,6 +260,7 @@ class Backend:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self._sites.clear()
 
     def flap(self, pattern: list[bool]) -> None:
         self.pattern = itertools.cycle(pattern)
@@ -399,8 +432,8 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def backends(n: int = 2) -> AsyncIterator[list[Backend]]:
-    started = [Backend() for _ in range(n)]
+async def backends(n: int = 2, also: tuple[str, ...] = ()) -> AsyncIterator[list[Backend]]:
+    started = [Backend(also=also) for _ in range(n)]
     for b in started:
         await b.start()
     try:

@@ -16,9 +16,12 @@ Timeline steps (run in order):
     {daemon: kill|restart|hup-broken|second}
     {mark: NAME}                  remember now (expect.detect_within measures from mark "outage")
     {disk: full|free}             fill the state filesystem (needs `state_fs:`) or free it
+    {primary: partition}          cut 127.0.0.1 only off the primary (needs `witness: true`)
+    {witness: kill}               kill the witness daemon
     {healthz: 503}                GET /healthz must answer this (recorded in the result)
 A scenario may add `policy:` (over the defaults), `service:` (merged into the service) and
-`state_fs: SIZE` (the state directory on a tmpfs of that size; needs root).
+`state_fs: SIZE` (the state directory on a tmpfs of that size; needs root) and `witness: true`
+(a second, observe-only daemon probing the sides on 127.0.0.2, asked by a witness probe).
 Expectations: failovers, state, active, dns, detect_within (seconds or "policy"),
 switch_attempts_at_least, events (that must be logged), second_exit.
 """
@@ -49,11 +52,14 @@ HERE = Path(__file__).resolve().parent
 DEFAULTS = {"interval": 2.0, "failure_threshold": 3}
 
 
-def probes(b: lab.Backend, timeout: str) -> list[dict[str, Any]]:
+WITNESS_ADDRESS = "127.0.0.2"  # the witness's vantage point: the backends listen here too
+
+
+def probes(b: lab.Backend, timeout: str, address: str = lab.LOOPBACK) -> list[dict[str, Any]]:
     return [
-        {"http": {"name": "healthz", "url": b.url, "timeout": timeout}},
-        {"http": {"name": "healthz-2", "url": b.url + "?probe=2", "timeout": timeout}},
-        {"tcp": {"name": "tcp", "host": lab.LOOPBACK, "port": b.port, "timeout": timeout}},
+        {"http": {"name": "healthz", "url": b.url_on(address), "timeout": timeout}},
+        {"http": {"name": "healthz-2", "url": b.url_on(address) + "?probe=2", "timeout": timeout}},
+        {"tcp": {"name": "tcp", "host": address, "port": b.port, "timeout": timeout}},
     ]
 
 
@@ -71,6 +77,7 @@ class Run:
         self.step_failures: list[str] = []
         self.healthz: list[dict[str, Any]] = []
         self.state_dir = tmp
+        self.witness: lab.Daemon | None = None
 
     def config(self, primary: lab.Backend, standby: lab.Backend) -> dict[str, Any]:
         token = self.tmp / "token"
@@ -84,11 +91,31 @@ class Run:
             "primary": probes(primary, self.probe_timeout),
             "standby": probes(standby, self.probe_timeout),
         }
+        if self.witness is not None:
+            svc["probes"]["primary"].append({"witness": {
+                "name": "bastion", "api": self.witness.api, "timeout": self.probe_timeout}})  # fmt: skip
         svc.update(self.sc.get("service", {}))
         return cfg
 
+    async def start_witness(self, primary: lab.Backend, standby: lab.Backend) -> lab.Daemon:
+        """A second, observe-only failoverd probing the sides on 127.0.0.2."""
+        port = lab.free_port()
+        svc = {"primary": "beijing", "standby": "shanghai",
+               "probes": {"primary": probes(primary, self.probe_timeout, WITNESS_ADDRESS),
+                          "standby": probes(standby, self.probe_timeout, WITNESS_ADDRESS)},
+               "policy": dict(self.policy)}  # fmt: skip
+        cfg = {"api": {"listen": f"{lab.LOOPBACK}:{port}"}, "log": {"format": "json"},
+               "state": {"path": str(self.tmp / "witness" / "state.json")},
+               "observe_only": True, "services": {"webapp": svc}}  # fmt: skip
+        w = lab.Daemon(lab.write_config(self.tmp / "witness.yaml", cfg), port, "chaos")
+        await w.start()
+        return w
+
     async def backend(self, b: lab.Backend, step: dict[str, Any], mode: str) -> None:
         b.rate, b.jitter, b.pattern = 0.0, 0.0, None
+        if mode == "partition":  # only the arbiter's address (127.0.0.1) is cut off
+            await b.partition(lab.LOOPBACK)
+            return
         if mode == "down":
             await b.down()
             return
@@ -120,7 +147,10 @@ class Run:
 
     async def _execute(self) -> dict[str, Any]:
         self.bind.set_record(lab.PRIMARY_IP)
-        async with lab.backends(2) as (primary, standby):
+        also = (WITNESS_ADDRESS,) if self.sc.get("witness") else ()
+        async with lab.backends(2, also=also) as (primary, standby):
+            if also:
+                self.witness = await self.start_witness(primary, standby)
             path = lab.write_config(self.tmp / "failoverd.yaml", self.config(primary, standby))
             api_port = int(yaml.safe_load(path.read_text())["api"]["listen"].rsplit(":", 1)[1])
             d = lab.Daemon(path, api_port, "chaos")
@@ -132,7 +162,7 @@ class Run:
                     d = await self.step(step, d, primary, standby, path)
                 status = await self.status(d)
             finally:
-                for each in self.daemons:
+                for each in [*self.daemons, *([self.witness] if self.witness else [])]:
                     await each.kill()
                 with contextlib.suppress(Exception):
                     self.bind.start() if self.bind.proc is None else None
@@ -175,6 +205,9 @@ class Run:
                 )
         elif "daemon" in step:
             d = await self.daemon_step(step["daemon"], d, path)
+        elif step.get("witness") == "kill":
+            assert self.witness is not None, "the scenario needs witness: true"
+            await self.witness.kill()
         else:
             raise ValueError(f"unknown timeline step {step}")
         return d
@@ -206,6 +239,31 @@ class Run:
             self.healthz.append({"status": r.status, "body": await r.json()})
         if r.status != expected:
             self.step_failures.append(f"/healthz answered {r.status}, expected {expected}")
+
+    def detection(
+        self, within: Any, plans: list[dict[str, Any]], measured: dict[str, Any]
+    ) -> list[str]:
+        """Outage (mark "outage") -> failover decision, against the limit; the failures."""
+        interval = parse_duration(self.policy.get("interval", "2s"))
+        threshold = int(self.policy.get("failure_threshold", DEFAULTS["failure_threshold"]))
+        timeout = parse_duration(self.probe_timeout)
+        limit = interval * threshold + timeout if within == "policy" else float(within)
+        detected = plans[0]["_t"] - self.marks["outage"] if plans else None
+        measured["detect_seconds"] = detected and round(detected, 3)
+        measured["detect_limit_seconds"] = limit
+        # +50ms: the decision time is when its log line reached us through the pipe
+        if detected is None or detected > limit + 0.05:
+            return [f"detected in {detected}s, limit {limit:g}s"]
+        return []
+
+    def observations(self, status: dict[str, Any]) -> dict[str, Any]:
+        """What the scenario's extras recorded: /healthz answers, every probe's last answer."""
+        out: dict[str, Any] = {}
+        if self.healthz:
+            out["healthz"] = self.healthz
+        if self.witness is not None:
+            out["primary_probes"] = {p["probe"]: p["reason"] for p in status["probes"]["primary"]}
+        return out
 
     def disk(self, what: str) -> None:
         filler = self.state_dir / "filler"
@@ -251,22 +309,7 @@ class Run:
             if key in exp and measured[key] != exp[key]:
                 failures.append(f"{key} is {measured[key]!r}, expected {exp[key]!r}")
         if "detect_within" in exp:
-            interval = parse_duration(self.policy.get("interval", "2s"))
-            threshold = int(self.policy.get("failure_threshold", DEFAULTS["failure_threshold"]))
-            timeout = parse_duration(self.probe_timeout)
-            limit = (
-                interval * threshold + timeout
-                if exp["detect_within"] == "policy"
-                else float(exp["detect_within"])
-            )
-            detected = plans[0]["_t"] - self.marks["outage"] if plans else None
-            measured["detect_seconds"], measured["detect_limit_seconds"] = (
-                detected and round(detected, 3),
-                limit,
-            )
-            # +50ms: the decision time is when its log line reached us through the pipe
-            if detected is None or detected > limit + 0.05:
-                failures.append(f"detected in {detected}s, limit {limit:g}s")
+            failures += self.detection(exp["detect_within"], plans, measured)
         if "switch_attempts_at_least" in exp:
             steps = (status.get("last_failover") or {}).get("steps", [])
             attempts = next((s["attempts"] for s in steps if s["name"] == "switch"), 0)
@@ -284,8 +327,7 @@ class Run:
                 failures.append(
                     f"the second daemon exited {self.second_exit}, expected {exp['second_exit']}"
                 )
-        if self.healthz:
-            measured["healthz"] = self.healthz
+        measured |= self.observations(status)
         return {"name": self.sc["name"], "verdict": "FAIL" if failures else "PASS", "failures": failures,
                 "measured": measured, "notes": self.notes, "policy": self.policy}  # fmt: skip
 

@@ -38,6 +38,9 @@ class Control(Protocol):
         """What keeps the daemon from watching its services ([] when nothing)."""
 
     def status(self) -> dict[str, Any]: ...
+    def view(self, service: str) -> dict[str, Any] | None:
+        """This daemon's own verdict per side for a service (None: no such service)."""
+
     def events(self, limit: int) -> list[dict[str, Any]]: ...
     def command(
         self, service: str, command: Command, reason: str, force: bool = False
@@ -79,6 +82,7 @@ def make_app(
     app.router.add_get("/metrics", routes.metrics)
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/events", routes.events)
+    app.router.add_get("/v1/services/{name}/view", routes.view)
     app.router.add_post(
         r"/v1/services/{name}/{command:failover|failback|pause|resume}", routes.command
     )
@@ -165,6 +169,12 @@ class _Routes:
 
     async def status(self, _: web.Request) -> web.Response:
         return web.json_response(self.control.status(), dumps=_dumps)
+
+    async def view(self, request: web.Request) -> web.Response:
+        view = self.control.view(request.match_info["name"])
+        if view is None:
+            return _error(404, "not found", f"no service named {request.match_info['name']!r}")
+        return _ok(view)
 
     async def events(self, request: web.Request) -> web.Response:
         try:

@@ -89,6 +89,10 @@ class Daemon:
         self.metrics.healthy.set(0 if problems else 1)
         return problems
 
+    def view(self, service: str) -> dict[str, Any] | None:
+        runner = self.runners.get(service)
+        return None if runner is None else runner.view()
+
     def status(self) -> dict[str, Any]:
         return {"leader": True, "services": {n: r.status() for n, r in self.runners.items()}}
 
@@ -126,13 +130,17 @@ class Daemon:
         self, name: str, svc: config.ServiceConfig, clusters: Clusters
     ) -> ServiceRunner:
         assert self.session is not None
-        ctx = probes.ProbeContext(self.session, clusters)
-        bound = {side: self._bind(svc.probes.of(side), ctx) for side in SIDES}
+        bound = {
+            side: self._bind(
+                svc.probes.of(side), probes.ProbeContext(self.session, clusters, name, side)
+            )
+            for side in SIDES
+        }
         persistence = self._persistence(name)
         record = persistence.record
         switch = traffic.build(svc.traffic)
         scheduler = None
-        if svc.replication:
+        if svc.replication and not svc.observe_only:
             jobs = {
                 job: replication.build(spec, replication.JobContext(name, job, svc.mode, clusters))
                 for job, spec in svc.replication.items()
@@ -156,7 +164,13 @@ class Daemon:
     def _bind(specs: list[config.ProbeSpec], ctx: probes.ProbeContext) -> list[BoundProbe]:
         labels = config.probe_labels(specs)
         return [
-            BoundProbe(label, probes.build(s, ctx), s.spec.timeout, s.spec.role == "cluster")
+            BoundProbe(
+                label,
+                probes.build(s, ctx),
+                s.spec.timeout,
+                s.spec.role == "cluster",
+                witness=s.kind == "witness",
+            )
             for label, s in zip(labels, specs, strict=True)
         ]
 

@@ -106,6 +106,12 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.witness_age = Gauge(
+            "failoverd_witness_age_seconds",
+            "How old a witness's verdict was when this daemon last read it",
+            ["service", "side", "probe"],
+            registry=r,
+        )
         self.side_ready = Gauge(
             "failoverd_side_ready",
             "1 while the side may receive traffic (recovery_threshold healthy rounds)",

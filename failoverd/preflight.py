@@ -23,7 +23,8 @@ def problems(cfg: config.Config) -> list[tuple[Path_, str]]:
         try:
             traffic.build(svc.traffic)
         except Exception as e:
-            out.append((("services", name, "traffic", svc.traffic.kind), _words(e)))
+            kind = svc.traffic.kind if svc.traffic else ""
+            out.append((("services", name, "traffic", kind), _words(e)))
         for side in ("primary", "standby"):
             for i, spec in enumerate(svc.probes.of(side)):
                 if spec.http is None:

@@ -65,6 +65,7 @@ class BoundProbe:
     probe: Probe
     timeout: float
     cluster: bool  # role: cluster (judges an idle warm/cold side)
+    witness: bool = False  # another failoverd's verdict (a vantage point)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,10 @@ async def observe(
     seen: dict[Side, list[machine.ProbeResult]] = {"primary": [], "standby": []}
     reports: dict[Side, list[ProbeReport]] = {"primary": [], "standby": []}
     for (side, bp), obs in zip(everything, results, strict=True):
-        seen[side].append(machine.ProbeResult(obs.ok, cluster=bp.cluster))
+        seen[side].append(machine.ProbeResult(obs.ok, bp.cluster, bp.label, bp.witness))
         reports[side].append(ProbeReport(bp.label, obs.ok, round(obs.latency, 6), obs.detail))
         metrics.probe_up.labels(service, side, bp.label).set(1 if obs.ok else 0)
         metrics.probe_duration.labels(service, side, bp.label).observe(obs.latency)
+        if obs.age is not None:
+            metrics.witness_age.labels(service, side, bp.label).set(obs.age)
     return Observed(machine.Round(tuple(seen["primary"]), tuple(seen["standby"])), reports)

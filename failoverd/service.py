@@ -37,6 +37,7 @@ def policy_of(cfg: ServiceConfig) -> machine.Policy:
         auto_failback=p.auto_failback,
         hold_down=p.hold_down,
         mode=cfg.mode,
+        observe_only=bool(cfg.observe_only),
     )
 
 
@@ -84,6 +85,9 @@ class ServiceRunner:
         self.started_at = clock.monotonic()
         self.last_round_at: float | None = None  # monotonic end of the last completed round
         self.last_error: str | None = None  # the last round's error, until a round completes
+        self.verdict: dict[Side, bool] = {}  # the last round's verdict per side (for witnesses)
+        self.verdict_at: float | None = None  # wall time of that round
+        self._witness_ok: dict[tuple[Side, str], bool] = {}
         self.stopping = asyncio.Event()  # shutdown: the loop ends, a plan stops between steps
         self.loop_stopping = asyncio.Event()  # a reload: only the loop ends, plans run on
         self.plans = PlanLifecycle(
@@ -145,10 +149,13 @@ class ServiceRunner:
         self.last_round = seen.reports
         self.rounds += 1
         before = self.record.machine
+        self.verdict = {s: machine.side_healthy(before, seen.round, s, self.policy) for s in SIDES}
+        self.verdict_at = self.clock.wall()
         decision = machine.on_round(before, seen.round, self.clock.wall(), self.policy)
         self.apply(decision)
         if self.rounds == 1:
             self.log.info("first_round", **{s: [r.ok for r in seen.reports[s]] for s in SIDES})
+        self._watch_witnesses(seen.reports)
         for side in SIDES:
             was = machine.ready(before, side, self.policy)
             now = machine.ready(decision.state, side, self.policy)
@@ -157,6 +164,22 @@ class ServiceRunner:
                 reasons = [f"{r.probe}: {r.reason}" for r in seen.reports[side] if not r.ok]
                 self.log.info("side_ready" if now else "side_not_ready", side=side, reasons=reasons)
         return decision
+
+    def _watch_witnesses(self, reports: dict[Side, list[ProbeReport]]) -> None:
+        """Log when a vantage point is lost or back: a dead witness weakens every decision."""
+        for side in SIDES:
+            for bp, r in zip(self.bound[side], reports[side], strict=True):
+                if not bp.witness:
+                    continue
+                was = self._witness_ok.get((side, bp.label))
+                self._witness_ok[(side, bp.label)] = r.ok
+                if was is not None and was != r.ok:
+                    (self.log.info if r.ok else self.log.warning)(
+                        "witness_ok" if r.ok else "witness_failed",
+                        side=side,
+                        witness=bp.label,
+                        answer=r.reason,
+                    )
 
     def _probe_crashed(self, label: str) -> None:
         self.log.exception("probe_crashed", probe=label)
@@ -202,6 +225,8 @@ class ServiceRunner:
         A switch that does not answer within `timeout` leaves the service blocked (the machine
         decides that); the round loop asks again before each round until it answers.
         """
+        if self.policy.observe_only:
+            return  # it controls no traffic: nothing to adopt
         if self.record.plan is not None:
             plan = self.record.plan
             self.log.warning("plan_resume", plan=plan.id, kind=plan.kind,
@@ -227,12 +252,24 @@ class ServiceRunner:
 
     # ----------------------------------------------------------------- status
 
+    def view(self) -> dict[str, Any]:
+        """This daemon's own verdict per side, for witnesses (GET /v1/services/NAME/view)."""
+        st = self.record.machine
+        return {
+            "service": self.name, "time": self.clock.wall(), "interval": self.cfg.policy.interval,
+            "observe_only": self.policy.observe_only,
+            "sides": {side: {"healthy": self.verdict.get(side, False), "observed_at": self.verdict_at,
+                             "consecutive_ok": st.oks[side], "consecutive_failed": st.fails[side]}
+                      for side in SIDES},
+        }  # fmt: skip
+
     def status(self) -> dict[str, Any]:
         st = self.record.machine
         return {
             "state": st.state.value,
             "active": st.active,
             "mode": self.cfg.mode,
+            "observe_only": self.policy.observe_only,
             "blocked": st.blocked.value if st.blocked else None,
             "ready": {side: machine.ready(st, side, self.policy) for side in SIDES},
             "probes": {s: [r.as_dict() for r in self.last_round[s]] for s in SIDES},

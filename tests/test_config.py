@@ -231,3 +231,23 @@ def test_a_probe_timeout_longer_than_the_interval_is_an_error():
     assert err.startswith(
         "f.yaml:2: services.web: probes.primary[0].http.timeout 1s is longer than policy.interval 0.5s"
     )
+
+
+def test_an_observe_only_service_needs_no_traffic_and_may_not_act():
+    witness = GOOD.split("    traffic:")[0]
+    cfg = config.parse("observe_only: true\n" + witness)
+    assert cfg.services["web"].observe_only and cfg.services["web"].traffic is None
+    (err,) = errors(witness)
+    assert "services.web: traffic is required (only an observe_only service goes without)" in err
+    (err,) = errors("observe_only: true\n" + GOOD)
+    assert "an observe_only service never acts: remove traffic" in err
+
+
+def test_a_witness_probe_names_another_failoverd():
+    text = GOOD.replace(
+        "        - tcp: {host: 127.0.0.1, port: 2}",
+        "        - tcp: {host: 127.0.0.1, port: 2}\n        - witness: {api: 'http://127.0.0.2:9180/', name: bastion}",
+    )
+    probe = config.parse(text).services["web"].probes.standby[1]
+    assert probe.kind == "witness" and probe.witness.api == "http://127.0.0.2:9180"
+    assert probe.spec.role == "cluster" and config.probe_labels([probe]) == ["bastion"]

@@ -435,3 +435,35 @@ def test_leaving_blocked_says_so_once_and_staying_blocked_does_not():
     assert st.state == State.PRIMARY_ACTIVE
     assert [a.event for a in ds[0].actions] == ["blocked_cleared"]
     assert "standby_not_ready" in ds[0].actions[0].message
+
+
+# --------------------------------------------------------------------------- vantage points
+
+WITNESS_UP = ProbeResult(True, cluster=True, label="bastion", witness=True)
+WITNESS_DOWN = ProbeResult(False, cluster=True, label="bastion", witness=True)
+
+
+def test_a_witness_that_sees_the_primary_up_holds_a_failover_under_quorum_all():
+    policy = replace(POLICY, quorum="all")
+    st, ds = feed(warmed(policy), [Round((BAD, WITNESS_UP), (OK,))] * 5, policy)
+    assert st.state == State.PRIMARY_ACTIVE and not plans(ds)
+    st, ds = feed(st, [Round((BAD, WITNESS_DOWN), (OK,))] * 3, policy)
+    (plan,) = plans(ds)
+    assert "1 of 1 probes down, witness bastion agrees" in plan.reason
+
+
+def test_the_reason_says_which_vantage_points_disagree():
+    from failoverd.machine import vantage
+
+    rnd = Round((BAD, BAD, WITNESS_UP, ProbeResult(False, label="cloud", witness=True)), (OK,))
+    assert vantage(rnd, "primary") == (
+        "2 of 2 probes down, witness cloud agrees, witness bastion disagrees"
+    )
+
+
+def test_an_observe_only_instance_counts_rounds_and_never_acts():
+    policy = replace(POLICY, observe_only=True)
+    st, ds = feed(warmed(policy), [rnd(False)] * 10, policy)
+    assert st.fails["primary"] == 10 and not any(d.actions for d in ds)
+    d = on_command(st, "failover", 0.0, policy=policy, force=True)
+    assert d.rejected and "only observes" in d.reason

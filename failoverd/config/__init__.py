@@ -41,6 +41,7 @@ from failoverd.config.probes import (
     Probes,
     ProbeSpec,
     TcpProbe,
+    WitnessProbe,
     probe_labels,
 )
 from failoverd.config.replication import (
@@ -107,6 +108,7 @@ __all__ = [
     "TrafficSpec",
     "TsigConfig",
     "WebhookSink",
+    "WitnessProbe",
     "json_schema",
     "load",
     "locate",

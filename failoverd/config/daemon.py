@@ -115,13 +115,27 @@ class Config(Model):
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     leader_election: LeaderElectionConfig | None = None
     notify: list[SinkSpec] = Field(default_factory=list)
+    observe_only: Bool = False  # every service only observes (a witness instance)
     services: dict[str, ServiceConfig] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v_observe_only(cls, data: Any) -> Any:
+        """The global observe_only is each service's default."""
+        if isinstance(data, dict) and data.get("observe_only") is True:
+            services = data.get("services")
+            if isinstance(services, dict):
+                data = {**data, "services": {
+                    n: ({"observe_only": True, **s} if isinstance(s, dict) else s)
+                    for n, s in services.items()
+                }}  # fmt: skip
+        return data
 
     def secret_env_names(self) -> set[str]:
         """The environment variables that hold secrets (kept from child commands)."""
         names = {TOKEN_ENV}
         for svc in self.services.values():
-            tsig = svc.traffic.rfc2136.tsig if svc.traffic.rfc2136 else None
+            tsig = svc.traffic.rfc2136.tsig if svc.traffic and svc.traffic.rfc2136 else None
             if tsig is not None and tsig.secret_env:
                 names.add(tsig.secret_env)
         for sink in self.notify:
@@ -161,6 +175,8 @@ class Config(Model):
         """Two services must never control one record or listener, or one snapshot folder."""
         owners: dict[str, str] = {}
         for name, svc in self.services.items():
+            if svc.traffic is None:
+                continue
             target = svc.traffic.target()
             if target in owners:
                 raise ValueError(

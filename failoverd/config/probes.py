@@ -82,6 +82,24 @@ class CommandProbe(CommandSpec, ProbeBase):
     timeout: PositiveDuration = 1.0
 
 
+class WitnessProbe(ProbeBase):
+    """Another failoverd's own verdict on the same side, read from its /v1/services/NAME/view."""
+
+    role: Literal["app", "cluster"] = "cluster"  # it reports the peer's verdict, idle side too
+    api: str
+    service: str | None = None  # the peer's name for this service (default: the same name)
+    token_file: Path | None = None  # a bearer token, when the peer sits behind a proxy
+
+    @field_validator("api")
+    @classmethod
+    def _v_api(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("api must start with http:// or https://")
+        return v.rstrip("/")
+
+    _v_token = field_validator("token_file")(check_readable_file)
+
+
 class ProbeSpec(KindUnion):
     """One probe: a mapping with exactly one key, the probe kind."""
 
@@ -90,6 +108,7 @@ class ProbeSpec(KindUnion):
     dns: DnsProbe | None = None
     kubernetes: KubernetesProbe | None = None
     command: CommandProbe | None = None
+    witness: WitnessProbe | None = None
 
     @model_validator(mode="after")
     def _v_kind(self) -> ProbeSpec:

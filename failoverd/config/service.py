@@ -37,7 +37,10 @@ class ServiceConfig(Model):
     objectives: Objectives = Objectives()
     probes: Probes
     policy: Policy = Policy()
-    traffic: TrafficSpec
+    traffic: TrafficSpec | None = None  # required unless observe_only
+    observe_only: Bool | None = (
+        None  # a witness: probe and serve /view, never act (default: global)
+    )
     prepare: PrepareConfig | None = None
     fence: FenceConfig | None = None
     failback: FailbackConfig | None = None
@@ -51,6 +54,13 @@ class ServiceConfig(Model):
     def _v_service(self) -> ServiceConfig:
         if self.primary == self.standby:
             raise ValueError("primary and standby must be different sides")
+        if self.observe_only:
+            acting = [k for k in ("traffic", "prepare", "fence", "failback") if getattr(self, k)]
+            acting += ["replication"] if self.replication else []
+            if acting:
+                raise ValueError(f"an observe_only service never acts: remove {', '.join(acting)}")
+        elif self.traffic is None:
+            raise ValueError("traffic is required (only an observe_only service goes without)")
         for side, specs in (("primary", self.probes.primary), ("standby", self.probes.standby)):
             for i, p in enumerate(specs):
                 if p.spec.timeout > self.policy.interval:

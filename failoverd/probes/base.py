@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from failoverd.machine import Side
 from failoverd.registry import Registry
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Observation:
     ok: bool
     latency: float
     detail: str
+    age: float | None = None  # a witness's answer: how old the peer's verdict was
 
 
 Probe = Callable[[], Awaitable[Observation]]
@@ -49,10 +51,12 @@ class Timer:
 
 @dataclass(frozen=True)
 class ProbeContext:
-    """What probes may share: the daemon's one HTTP session and its Kubernetes clients."""
+    """What probes may share (the HTTP session, Kubernetes clients) and whom they probe for."""
 
     session: aiohttp.ClientSession
     clusters: Clusters
+    service: str = ""
+    side: Side = "primary"
 
 
 Builder = Callable[[Any, ProbeContext], Probe]

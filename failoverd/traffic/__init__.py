@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from failoverd.config import TrafficSpec
-from failoverd.traffic.base import Switch, builder, side_of
+from failoverd.traffic.base import NoSwitch, Switch, builder, side_of
 
-__all__ = ["Switch", "build", "side_of"]
+__all__ = ["NoSwitch", "Switch", "build", "side_of"]
 
 
-def build(spec: TrafficSpec) -> Switch:
-    """The switch for a service's `traffic:` section, built by its kind's registered builder."""
+def build(spec: TrafficSpec | None) -> Switch:
+    """The switch for a service's `traffic:` section (NoSwitch for an observe-only service)."""
+    if spec is None:
+        return NoSwitch()
     return builder(spec.kind)(spec.spec)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from failoverd.errors import PermanentError
 from failoverd.machine import Side
 from failoverd.registry import Registry
 
@@ -35,6 +36,24 @@ class Switch(Protocol):
     @property
     def switch_timeout(self) -> float:
         """The longest one switch() may take (Route 53 waits until its change is INSYNC)."""
+
+
+class NoSwitch:
+    """An observe-only service's switch: it moves nothing and says so if ever asked to."""
+
+    switch_timeout = 1.0
+
+    async def current(self) -> Side | None:
+        raise PermanentError("observe-only: this instance controls no traffic")
+
+    async def switch(self, side: Side) -> None:
+        raise PermanentError("observe-only: this instance never moves traffic")
+
+    async def verify(self, side: Side) -> None:
+        raise PermanentError("observe-only: this instance never moves traffic")
+
+    def describe(self, side: Side) -> str:
+        return "nothing (observe-only)"
 
 
 def side_of(values: list[str], primary: list[str], standby: list[str]) -> Side | None:

@@ -1,0 +1,42 @@
+"""The decision core: one service's threshold state machine, pure and synchronous.
+
+Everything that decides whether traffic moves lives here and nowhere else. Inputs are the
+current state, one frozen round of observations (or an operator command, or a plan's result),
+`now` (seconds, passed in: this module never reads a clock) and the policy. The output is a
+Decision: the new state, the actions to run (effects as data) and one reason in words. No I/O,
+no asyncio, no logging, so every rule is testable by a table or a property, without sleeping.
+"""
+
+from failoverd.machine.commands import (
+    active_after_plan,
+    may_replicate,
+    on_adopt,
+    on_command,
+    on_plan_done,
+)
+from failoverd.machine.rounds import on_round, ready, round_failed, side_healthy, vantage
+from failoverd.machine.state import (
+    SIDES,
+    Action,
+    Blocked,
+    Command,
+    Decision,
+    Notify,
+    PlanKind,
+    Policy,
+    ProbeResult,
+    Round,
+    ServiceState,
+    Side,
+    StartPlan,
+    State,
+    Trigger,
+    other,
+)
+
+__all__ = [
+    "SIDES", "Action", "Blocked", "Command", "Decision", "Notify", "PlanKind", "Policy",
+    "ProbeResult", "Round", "ServiceState", "Side", "StartPlan", "State", "Trigger",
+    "active_after_plan", "may_replicate", "on_adopt", "on_command", "on_plan_done", "on_round",
+    "other", "ready", "round_failed", "side_healthy", "vantage",
+]  # fmt: skip

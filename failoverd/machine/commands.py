@@ -1,0 +1,153 @@
+"""Everything else the core decides: start-up adoption, operators' commands, a plan's end."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from failoverd.machine.rounds import _block, _plan, _tells_when_unblocked, ready
+from failoverd.machine.state import (
+    Blocked,
+    Command,
+    Decision,
+    Notify,
+    Policy,
+    ServiceState,
+    Side,
+    State,
+    other,
+)
+
+
+@_tells_when_unblocked
+def on_adopt(
+    st: ServiceState, current: Side | None, known: bool = True, error: str = ""
+) -> Decision:
+    """At start (or while blocked on it): what the traffic switch says about where traffic is.
+
+    `current` is the side the switch points at (None: at neither side's values); `known` is
+    False when the switch could not be asked. Traffic that already points at the other side
+    (moved by hand, or by a daemon whose state was lost) is adopted instead of flipped back; a
+    paused service stays paused. A service recorded mid-plan with no journal (the two were lost
+    between writes) blocks on the side the switch names: an operator decides. A switch that
+    cannot be read blocks automation until it answers: nothing moves on a guess.
+    """
+    if not known:
+        why = f"cannot read where traffic points ({error}): no automatic move until the switch answers"
+        if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
+            return Decision(st, (), why)
+        return _block(replace(st, warned=False), Blocked.SWITCH_UNKNOWN, why)
+    side = current or st.active
+    if st.state in (State.FAILING_OVER, State.FAILING_BACK):
+        why = (
+            f"recorded as {st.state} but no plan journal survived: traffic is on the {side}; "
+            "blocked until an operator resumes or moves it"
+        )
+        return _block(replace(st, active=side, warned=False), Blocked.PLAN_FAILED, why)
+    if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
+        settled = replace(ServiceState.settled(side, st.last_move_at), oks=st.oks,
+                          fails=st.fails, last_ok_at=st.last_ok_at)  # fmt: skip
+        return Decision(settled, (), f"the traffic switch answers again: traffic is on the {side}")
+    if current is None or current == st.active:
+        return Decision(st, (), f"traffic points at the {st.active}, as recorded")
+    adopted = ServiceState.settled(current, st.last_move_at)
+    if st.state == State.PAUSED:
+        adopted = replace(adopted, state=State.PAUSED)
+    return Decision(adopted, (), f"traffic already points at the {current}: adopting it")
+
+
+def active_after_plan(
+    source: Side, target: Side, ok: bool, switch_done: bool, observed: Side | None = None
+) -> Side:
+    """The side traffic is on after a plan ended.
+
+    A plan that succeeded left it on its target. After a failure, what the switch itself says
+    (`observed`) wins; when it could not be asked, a switch step that finished means the
+    target, otherwise the source.
+    """
+    if ok:
+        return target
+    if observed is not None:
+        return observed
+    return target if switch_done else source
+
+
+def may_replicate(st: ServiceState, plan_in_flight: bool, policy: Policy | None = None) -> bool:
+    """Replication copies primary -> standby: only while the primary serves and nothing moves.
+
+    After a failover, copying from the old primary would overwrite the new one.
+    """
+    if policy is not None and policy.observe_only:
+        return False
+    moving = plan_in_flight or st.state in (State.FAILING_OVER, State.FAILING_BACK)
+    return st.active == "primary" and not moving
+
+
+@_tells_when_unblocked
+def on_command(
+    st: ServiceState, command: Command, now: float, reason: str = "",
+    policy: Policy | None = None, force: bool = False,
+) -> Decision:  # fmt: skip
+    """An operator's command; `rejected` when it is not allowed in the current state.
+
+    A manual move towards a side that is not ready (its last `recovery_threshold` rounds were
+    not all healthy) is rejected unless forced: `failoverd failback` typed during the outage
+    must not put users on a dead side by a slip of the hand.
+    """
+    policy = policy or Policy()
+    if policy.observe_only:
+        return Decision(st, (), "this instance only observes (observe_only): it never moves "
+                        "traffic; use the acting failoverd", rejected=True)  # fmt: skip
+    busy = st.state in (State.FAILING_OVER, State.FAILING_BACK)
+    why = f" ({reason})" if reason else ""
+    if command in ("failover", "failback"):
+        want: Side = "primary" if command == "failover" else "standby"
+        if busy:
+            return Decision(st, (), f"a {st.state} plan is already running", rejected=True)
+        if st.active != want:
+            return Decision(
+                st, (), f"{command} not possible: traffic is on the {st.active}", rejected=True
+            )
+        target = other(want)
+        if not ready(st, target, policy) and not force:
+            return Decision(st, (), f"{command} refused: the {target} is not ready "
+                            f"({st.oks[target]} of {policy.recovery_threshold} healthy rounds); "
+                            "force it if you must", rejected=True)  # fmt: skip
+        if not ready(st, target, policy):
+            d = _plan(st, command, "manual", f"manual {command}, FORCED onto a {target} that "
+                      f"is not ready{why}", now, forced=True)  # fmt: skip
+            return replace(d, actions=(*d.actions, Notify("forced_move", d.reason)))
+        return _plan(st, command, "manual", f"manual {command}{why}", now)
+    if command == "pause":
+        if busy or st.state == State.PAUSED:
+            return Decision(st, (), f"cannot pause while {st.state}", rejected=True)
+        return Decision(
+            replace(st, state=State.PAUSED, blocked=None), (), f"paused by operator{why}"
+        )
+    if st.state not in (State.PAUSED, State.BLOCKED):
+        return Decision(st, (), f"nothing to resume: the service is {st.state}", rejected=True)
+    fresh = ServiceState.settled(st.active, st.last_move_at)
+    resumed = replace(fresh, oks=st.oks, fails=st.fails, last_ok_at=st.last_ok_at)
+    return Decision(resumed, (), f"automation resumed by operator{why}")
+
+
+def on_plan_done(
+    st: ServiceState, ok: bool, active: Side, now: float, error: str = "", moved: bool = False
+) -> Decision:
+    """A plan finished: settle on the side it left traffic on, or block on a failure.
+
+    `moved`: the failed plan's switch step started, so traffic may have moved: hold_down
+    counts from now, as after any move.
+    """
+    if ok:
+        new = replace(
+            ServiceState.settled(active, now),
+            oks=st.oks,
+            last_ok_at=st.last_ok_at,
+            state=State.PAUSED if st.paused_after_plan else ServiceState.settled(active).state,
+        )
+        return Decision(new, (), f"plan done: {active} active")
+    # the plan's own failed event tells the operators; blocked(plan_failed) is not notified twice
+    reason = f"plan failed: {error}" if error else "plan failed"
+    new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True,
+                  last_move_at=now if moved else st.last_move_at)  # fmt: skip
+    return Decision(new, (), reason)
