@@ -22,11 +22,26 @@ from typing import Any, Protocol, cast
 from aiohttp import web
 from pydantic import SecretStr
 
+from failoverd.config.durations import parse_duration
 from failoverd.machine import Command, Decision
 from failoverd.metrics import CONTENT_TYPE, Metrics
 
 MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyond this
+WHO: web.RequestKey[str] = web.RequestKey("who", str)  # the name of the token that authenticated
 MAX_REASON = 1024  # bytes of an operator's reason (it lands in logs, events and plans)
+
+
+@dataclass(frozen=True)
+class OperatorCommand:
+    """One operator's command as the API received it: what, why, and who from where."""
+
+    service: str
+    command: Command
+    reason: str = ""
+    force: bool = False
+    pause_for: float | None = None  # seconds: a timed pause
+    who: str = ""  # the name of the token used
+    client: str = ""  # the client's address
 
 
 class Control(Protocol):
@@ -42,10 +57,14 @@ class Control(Protocol):
         """This daemon's own verdict per side for a service (None: no such service)."""
 
     def events(self, limit: int) -> list[dict[str, Any]]: ...
-    def command(
-        self, service: str, command: Command, reason: str, force: bool = False
-    ) -> Decision | None:
+    def command(self, cmd: OperatorCommand) -> Decision | None:
         """The machine's decision on the command, None when there is no such service."""
+
+    def explain(self, service: str) -> dict[str, Any] | None:
+        """The inputs and reason of the service's last decision (None: no such service)."""
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        """Operator commands and automatic decisions, newest first."""
 
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         """A test event to every notification sink; each sink's answer."""
@@ -68,11 +87,11 @@ def _status_page() -> tuple[bytes, str]:
 def make_app(
     control: Control,
     metrics: Metrics,
-    token: Callable[[], SecretStr | None],
+    tokens: Callable[[], dict[str, SecretStr]],
     allowed_hosts: Callable[[], Collection[str]] = lambda: (),
 ) -> web.Application:
-    """The API application; `token` and `allowed_hosts` are read per request (reload)."""
-    routes = _Routes(control, metrics, token, allowed_hosts, *_status_page())
+    """The API application; `tokens` (name -> token) and `allowed_hosts` are read per request."""
+    routes = _Routes(control, metrics, tokens, allowed_hosts, *_status_page())
     app = web.Application(
         middlewares=[_json_errors, routes.host_check, routes.auth], client_max_size=MAX_BODY
     )
@@ -84,8 +103,11 @@ def make_app(
     app.router.add_get("/v1/events", routes.events)
     app.router.add_get("/v1/services/{name}/view", routes.view)
     app.router.add_post(
-        r"/v1/services/{name}/{command:failover|failback|pause|resume}", routes.command
+        r"/v1/services/{name}/{command:failover|failback|pause|resume|approve|reject}",
+        routes.command,
     )
+    app.router.add_get("/v1/services/{name}/explain", routes.explain)
+    app.router.add_get("/v1/audit", routes.audit)
     app.router.add_post("/v1/notify/test", routes.notify_test)
     return app
 
@@ -107,7 +129,7 @@ async def _json_errors(
 class _Routes:
     control: Control
     registry: Metrics
-    token: Callable[[], SecretStr | None]
+    tokens: Callable[[], dict[str, SecretStr]]
     allowed_hosts: Callable[[], Collection[str]]
     page_html: bytes
     page_csp: str
@@ -133,12 +155,17 @@ class _Routes:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if request.method == "POST":
-            expected = self.token()
-            if expected is None:
+            tokens = self.tokens()
+            if not tokens:
                 return _error(401, "unauthorized", "no API token is configured: POST is disabled")
             given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, f"Bearer {expected.get_secret_value()}".encode()):
+            who = None
+            for name, token in tokens.items():  # every one compared, in constant time each
+                if hmac.compare_digest(given, f"Bearer {token.get_secret_value()}".encode()):
+                    who = name
+            if who is None:
                 return _error(401, "unauthorized", "missing or wrong bearer token")
+            request[WHO] = who
         return await handler(request)
 
     async def page(self, _: web.Request) -> web.Response:
@@ -185,7 +212,7 @@ class _Routes:
 
     async def command(self, request: web.Request) -> web.Response:
         name, verb = request.match_info["name"], request.match_info["command"]
-        reason, force = "", False
+        body: Any = {}
         if request.can_read_body:
             try:
                 body = await request.json()
@@ -193,18 +220,42 @@ class _Routes:
                 return _error(400, "bad request", 'the body must be JSON, e.g. {"reason": "..."}')
             if not isinstance(body, dict):
                 return _error(400, "bad request", "the body must be a JSON object")
-            reason, force = body.get("reason", ""), body.get("force", False)
-            if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
-                return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
-            if not isinstance(force, bool):
-                return _error(400, "bad request", "force: true or false")
-        decision = self.control.command(name, cast(Command, verb), reason, force)
+        reason, force, pause_for = body.get("reason", ""), body.get("force", False), body.get("for")
+        if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
+            return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
+        if not isinstance(force, bool):
+            return _error(400, "bad request", "force: true or false")
+        seconds = None
+        if pause_for is not None:
+            try:
+                seconds = parse_duration(pause_for) if isinstance(pause_for, str) else None
+            except ValueError:
+                seconds = None
+            if verb != "pause" or not seconds:
+                return _error(400, "bad request", 'for: a duration like "2h", with pause only')
+        cmd = OperatorCommand(name, cast(Command, verb), reason, force, seconds,
+                              request.get(WHO, ""), request.remote or "")  # fmt: skip
+        decision = self.control.command(cmd)
         if decision is None:
             return _error(404, "not found", f"no service named {name!r}")
         if decision.rejected:
             return _error(409, "conflict", decision.reason)
-        body = {"accepted": verb, "service": name, "detail": decision.reason}
-        return web.json_response(body, status=202)
+        return web.json_response(
+            {"accepted": verb, "service": name, "detail": decision.reason}, status=202
+        )
+
+    async def explain(self, request: web.Request) -> web.Response:
+        found = self.control.explain(request.match_info["name"])
+        if found is None:
+            return _error(404, "not found", f"no service named {request.match_info['name']!r}")
+        return _ok(found)
+
+    async def audit(self, request: web.Request) -> web.Response:
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
+        except ValueError:
+            return _error(400, "bad request", "limit must be a whole number")
+        return _ok({"audit": self.control.audit_log(limit)})
 
 
 def _ok(body: Any) -> web.Response:

@@ -43,17 +43,28 @@ def _parser() -> argparse.ArgumentParser:
         ("failback", "move traffic back to the primary now"),
         ("pause", "stop automatic moves (probes and metrics go on)"),
         ("resume", "resume automation (also clears a blocked service)"),
+        ("approve", "run the failover that propose mode is holding"),
+        ("reject", "drop the proposed failover (stay on the primary until it recovers)"),
     ):
         cmd = sub.add_parser(verb, help=text)
         cmd.add_argument("service")
         cmd.add_argument("--reason", default="", help="recorded in the event log")
-        if verb in ("failover", "failback"):
+        if verb in ("failover", "failback", "approve"):
             cmd.add_argument("--force", action="store_true",
                              help="move even towards a side that is not ready (logged, noted)")  # fmt: skip
+        if verb == "pause":
+            cmd.add_argument("--for", dest="pause_for", metavar="DURATION",
+                             help="a timed pause, e.g. 2h: it resumes by itself")  # fmt: skip
         cmd.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
         cmd.add_argument(
             "--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)"
         )
+    ex = sub.add_parser("explain", help="the inputs and reason of a service's last decision")
+    ex.add_argument("service")
+    ex.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
+    au = sub.add_parser("audit", help="who did what, when, why (newest first)")
+    au.add_argument("--limit", type=int, default=50)
+    au.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
     nt = sub.add_parser("notify-test", help="send a test event to every notification sink")
     nt.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
     nt.add_argument("--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)")
@@ -172,6 +183,8 @@ def _print_status(data: dict[str, Any], now: float | None = None) -> None:
             )
             rpo += " !" if rep.get("warning") else ""
         state = svc["state"] + (f" ({svc['blocked']})" if svc.get("blocked") else "")
+        if svc.get("paused_until"):
+            state += f" ({_seconds(max(0.0, svc['paused_until'] - now))} left)"
         rows.append((name, state, svc["active"], svc["mode"], *_sides(svc),
                      _seconds(svc.get("last_round_age_seconds")), rpo, _last(svc, now)))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
@@ -237,6 +250,8 @@ def _command(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if getattr(args, "force", False):
         body["force"] = True
+    if getattr(args, "pause_for", None):
+        body["for"] = args.pause_for
     code, data = _request(url, "POST", body, token)
     if code == 202:
         print(f"{args.command} of {args.service} accepted: {data.get('detail', '')}")
@@ -248,6 +263,48 @@ def _command(args: argparse.Namespace) -> int:
     return 2 if code in (400, 401, 404) else 1
 
 
+def _explain(args: argparse.Namespace) -> int:
+    code, data = _request(f"{args.api.rstrip('/')}/v1/services/{args.service}/explain")
+    if code != 200:
+        print(f"failoverd: {data.get('detail') or data.get('error')}", file=sys.stderr)
+        return 2 if code == 404 else 1
+    d = data.get("decision")
+    if not d:
+        print(f"{args.service}: no round has been decided yet")
+        return 0
+    print(f"{args.service}: {d['from']} -> {d['to']} (traffic on the {d['active']}, "
+          f"automation {d['automation']}, mode {d['mode']})")  # fmt: skip
+    print(f"  reason: {d['reason']}")
+    for side in ("primary", "standby"):
+        verdict = "healthy" if d["verdict"].get(side) else "FAILED"
+        print(f"  {side}: round {verdict} by quorum {d['quorum']}; "
+              f"{d['consecutive_failed'][side]} failed / {d['failure_threshold']} "
+              f"to fail over, {d['consecutive_ok'][side]} ok / {d['recovery_threshold']} to be ready"
+              f"{' (ready)' if d['ready'][side] else ''}")  # fmt: skip
+        for p in d["probes"][side]:
+            print(f"    {'ok  ' if p['ok'] else 'FAIL'} {p['probe']}: {p['reason']}")
+    print(
+        f"  hold_down left: {_seconds(d['hold_down_left_seconds'])}; "
+        f"RPO now: {_seconds(d['rpo_seconds'])} {d['replication_ages'] or ''}".rstrip()
+    )
+    if d["actions"]:
+        print(f"  actions: {', '.join(d['actions'])}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    code, data = _request(f"{args.api.rstrip('/')}/v1/audit?limit={args.limit}")
+    if code != 200:
+        print(f"failoverd: {args.api} answered {code}", file=sys.stderr)
+        return 1
+    for e in data.get("audit", []):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["time"]))
+        extra = " ".join(f"{k}={e[k]}" for k in ("client", "force", "pause_for") if k in e)
+        print(f"{when}Z {e['who']:10} {e['action']:18} {e['service']:16} {e['result']:10} "
+              f"{e.get('reason', '')} {extra}".rstrip())  # fmt: skip
+    return 0
+
+
 _HANDLERS = {
     "validate": lambda args: 0 if _validate(args.config) else 2,
     "schema": _schema,
@@ -255,6 +312,8 @@ _HANDLERS = {
     "run": _run,
     "status": _status,
     "notify-test": _notify_test,
+    "explain": _explain,
+    "audit": _audit,
 }
 
 

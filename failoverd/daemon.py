@@ -27,10 +27,11 @@ from failoverd import (
     sdnotify,
     traffic,
 )
-from failoverd.api import ApiServer, make_app
+from failoverd.api import ApiServer, OperatorCommand, make_app
+from failoverd.audit import AuditLog
 from failoverd.clock import SYSTEM, Clock
 from failoverd.kube import Clusters
-from failoverd.machine import SIDES, Command, Decision
+from failoverd.machine import SIDES, Decision
 from failoverd.metrics import Metrics
 from failoverd.notify import Notifier, build_sinks
 from failoverd.persist import ServicePersistence
@@ -64,6 +65,8 @@ class Daemon:
         self.clusters = Clusters(cfg.clusters)
         self.api: ApiServer | None = None
         self.started = False
+        self.audit = AuditLog(self.store.path.with_name(self.store.path.name + ".audit"),
+                              self.store, self.log, clock.wall)  # fmt: skip
         self.notifier = Notifier(build_sinks(cfg.notify), self.store, self.metrics,
                                  self.log, wall=clock.wall)  # fmt: skip
         self._reloading = asyncio.Lock()
@@ -102,15 +105,30 @@ class Daemon:
             event_to_dict(e) for e in sorted(merged, key=lambda e: e.time, reverse=True)[:limit]
         ]
 
-    def command(
-        self, service: str, command: Command, reason: str, force: bool = False
-    ) -> Decision | None:
+    def command(self, cmd: OperatorCommand) -> Decision | None:
+        runner = self.runners.get(cmd.service)
+        self.log.warning("operator_command", service=cmd.service, command=cmd.command,
+                         reason=cmd.reason, force=cmd.force, who=cmd.who, client=cmd.client)  # fmt: skip
+        decision = (
+            None
+            if runner is None
+            else runner.command(cmd.command, cmd.reason, cmd.force, cmd.pause_for)
+        )
+        result = "no such service" if decision is None else (
+            "refused" if decision.rejected else "accepted")  # fmt: skip
+        self.audit.record(cmd.who, cmd.command, cmd.service, result, reason=cmd.reason,
+                          client=cmd.client, force=cmd.force or None, pause_for=cmd.pause_for,
+                          detail=decision.reason if decision else None)  # fmt: skip
+        return decision
+
+    def explain(self, service: str) -> dict[str, Any] | None:
         runner = self.runners.get(service)
         if runner is None:
             return None
-        self.log.warning("operator_command", service=service, command=command, reason=reason,
-                         force=force)  # fmt: skip
-        return runner.command(command, reason, force)
+        return {"service": service, "decision": runner.last_explain}
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        return self.audit.newest(limit)
 
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         self.log.warning("operator_command", command="notify-test")
@@ -152,12 +170,14 @@ class Daemon:
                 may_run=lambda: machine.may_replicate(record.machine, record.plan is not None),
             )  # fmt: skip
         steps = StepBook(
-            name, svc, switch, clusters, self.clock, rpo=scheduler.rpo if scheduler else _no_rpo
-        )
+            name, svc, switch, clusters, self.clock,
+            catch_up=scheduler.catch_up if scheduler else None,
+            rpo=scheduler.rpo if scheduler else _no_rpo,
+        )  # fmt: skip
         return ServiceRunner(
             name, svc, record, bound, switch, steps, replication=scheduler,
             metrics=self.metrics, persistence=persistence, log=self.log, clock=self.clock,
-            notify=self.notifier.emit,
+            notify=self.notifier.emit, audit=self.audit.record,
         )  # fmt: skip
 
     @staticmethod
@@ -197,6 +217,7 @@ class Daemon:
         self.store.lock()
         try:
             self.records = self.store.load()
+            self.audit.load()
             await self.notifier.start()
             self.session = probes.session()
             for name, svc in self.cfg.services.items():
@@ -208,7 +229,7 @@ class Daemon:
                 make_app(
                     self,
                     self.metrics,
-                    lambda: self.cfg.api.token,
+                    lambda: self.cfg.api.tokens,
                     lambda: self.cfg.api.allowed_hosts,
                 ),
                 host,
@@ -238,6 +259,7 @@ class Daemon:
             if not await p.flush():
                 self.log.error("final_save_failed", service=name, error=p.error)
         await self.notifier.stop()
+        await self.audit.flush()
         await self.close()
 
     async def close(self) -> None:

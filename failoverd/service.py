@@ -9,6 +9,7 @@ API or signals: daemon.py wires those.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from failoverd import machine, rounds
@@ -38,6 +39,9 @@ def policy_of(cfg: ServiceConfig) -> machine.Policy:
         hold_down=p.hold_down,
         mode=cfg.mode,
         observe_only=bool(cfg.observe_only),
+        automation=p.automation,
+        approval_timeout=p.approval_timeout,
+        on_timeout=p.on_timeout,
     )
 
 
@@ -46,6 +50,8 @@ CLEARS_WHEN = {
     Blocked.HOLD_DOWN: "hold_down has passed (then it fails over), or the primary recovers",
     Blocked.PLAN_FAILED: "an operator acts: failoverd resume, failover or failback",
     Blocked.SWITCH_UNKNOWN: "the traffic switch answers again",
+    Blocked.AUTOMATION_OFF: "the primary recovers, or an operator moves it (automation is off)",
+    Blocked.REJECTED: "the primary recovers (an operator rejected the failover)",
 }
 
 
@@ -53,11 +59,14 @@ def _details(event: str, before: ServiceState, after: ServiceState, reason: str)
     """What an operator needs with a machine's notification."""
     details: dict[str, Any] = {"state": after.state.value, "active": after.active, "reason": reason}
     if event == "blocked" and after.blocked is not None:
-        details |= {"blocked": after.blocked.value, "clears_when": CLEARS_WHEN[after.blocked]}
+        details |= {"blocked": after.blocked.value,
+                    "clears_when": CLEARS_WHEN.get(after.blocked, "an operator acts")}  # fmt: skip
     if event == "blocked_cleared" and before.blocked is not None:
         details["was"] = before.blocked.value
     if event == "forced_move":
         details["trigger"] = "manual"
+    if event == "failover_proposed":
+        details["how"] = "failoverd approve SERVICE runs it; failoverd reject SERVICE drops it"
     return details
 
 
@@ -68,6 +77,7 @@ class ServiceRunner:
         metrics: Metrics, persistence: ServicePersistence, log: Logger, clock: Clock = SYSTEM,
         notify: Emit = no_emit,
         replication: Scheduler | None = None,
+        audit: Callable[..., None] = lambda *args, **kw: None,
     ) -> None:  # fmt: skip
         self.name, self.cfg, self.record = name, cfg, record
         self.replication = replication
@@ -88,6 +98,8 @@ class ServiceRunner:
         self.verdict: dict[Side, bool] = {}  # the last round's verdict per side (for witnesses)
         self.verdict_at: float | None = None  # wall time of that round
         self._witness_ok: dict[tuple[Side, str], bool] = {}
+        self.audit = audit
+        self.last_explain: dict[str, Any] | None = None
         self.stopping = asyncio.Event()  # shutdown: the loop ends, a plan stops between steps
         self.loop_stopping = asyncio.Event()  # a reload: only the loop ends, plans run on
         self.plans = PlanLifecycle(
@@ -152,6 +164,7 @@ class ServiceRunner:
         self.verdict = {s: machine.side_healthy(before, seen.round, s, self.policy) for s in SIDES}
         self.verdict_at = self.clock.wall()
         decision = machine.on_round(before, seen.round, self.clock.wall(), self.policy)
+        self.last_explain = self._explain(before, decision, seen.reports)
         self.apply(decision)
         if self.rounds == 1:
             self.log.info("first_round", **{s: [r.ok for r in seen.reports[s]] for s in SIDES})
@@ -164,6 +177,28 @@ class ServiceRunner:
                 reasons = [f"{r.probe}: {r.reason}" for r in seen.reports[side] if not r.ok]
                 self.log.info("side_ready" if now else "side_not_ready", side=side, reasons=reasons)
         return decision
+
+    def _explain(
+        self, before: ServiceState, decision: Decision, reports: dict[Side, list[ProbeReport]]
+    ) -> dict[str, Any]:
+        """Every input of this decision and its reason, for `failoverd explain`."""
+        after, p = decision.state, self.policy
+        rpo, ages = self.replication.rpo(self.clock.wall()) if self.replication else (None, {})
+        return {
+            "time": self.clock.wall(), "from": before.state.value, "to": after.state.value,
+            "active": after.active, "reason": decision.reason,
+            "actions": [type(a).__name__ + ": " + getattr(a, "event", getattr(a, "kind", ""))
+                        for a in decision.actions],
+            "probes": {s: [r.as_dict() for r in reports[s]] for s in SIDES},
+            "quorum": p.quorum, "mode": p.mode, "automation": p.automation,
+            "verdict": dict(self.verdict),
+            "consecutive_failed": dict(after.fails), "consecutive_ok": dict(after.oks),
+            "failure_threshold": p.failure_threshold, "recovery_threshold": p.recovery_threshold,
+            "ready": {s: machine.ready(after, s, p) for s in SIDES},
+            "hold_down_left_seconds": round(machine.hold_down_left(after, self.clock.wall(), p), 1),
+            "paused_until": after.paused_until, "proposed_at": after.proposed_at,
+            "rpo_seconds": rpo, "replication_ages": ages,
+        }  # fmt: skip
 
     def _watch_witnesses(self, reports: dict[Side, list[ProbeReport]]) -> None:
         """Log when a vantage point is lost or back: a dead witness weakens every decision."""
@@ -203,15 +238,23 @@ class ServiceRunner:
             self.persistence.request()
         for action in decision.actions:
             if isinstance(action, StartPlan):
+                self.audit("failoverd", f"{action.kind}_started", self.name, "started",
+                           reason=action.reason, trigger=action.trigger, forced=action.forced)  # fmt: skip
                 self.plans.start(action)
             else:
+                self.audit("failoverd", action.event, self.name, "notified", reason=action.message)
                 self.notify(action.event, self.name, action.message,
                             _details(action.event, before, after, decision.reason))  # fmt: skip
 
-    def command(self, verb: machine.Command, reason: str, force: bool = False) -> Decision:
+    def command(
+        self, verb: machine.Command, reason: str, force: bool = False,
+        pause_for: float | None = None,
+    ) -> Decision:  # fmt: skip
         """An operator's command: the machine's decision, applied unless it was rejected."""
+        now = self.clock.wall()
+        until = now + pause_for if pause_for is not None else None
         decision = machine.on_command(
-            self.record.machine, verb, self.clock.wall(), reason, self.policy, force
+            self.record.machine, verb, now, reason, self.policy, force, until
         )
         if not decision.rejected:
             self.apply(decision)
@@ -252,6 +295,26 @@ class ServiceRunner:
 
     # ----------------------------------------------------------------- status
 
+    def _proposal(self) -> dict[str, Any]:
+        """What failing over now would cost, for the operator who approves or rejects it."""
+        st, now = self.record.machine, self.clock.wall()
+        rpo, ages = self.replication.rpo(now) if self.replication else (None, {})
+        outage = st.last_ok_at["primary"]
+        witnesses = [r.as_dict() for bp, r in zip(self.bound["primary"], self.last_round["primary"],
+                                                   strict=False) if bp.witness]  # fmt: skip
+        last = self.record.last_failover
+        return {
+            "proposed_at": st.proposed_at,
+            "expires_in_seconds": None if st.proposed_at is None
+            else round(st.proposed_at + self.policy.approval_timeout - now, 1),
+            "on_timeout": self.policy.on_timeout,
+            "outage_seconds": None if outage is None else round(now - outage, 1),
+            "estimated_data_loss_seconds": rpo, "replication_ages": ages,
+            "standby_ready": machine.ready(st, "standby", self.policy),
+            "witnesses": witnesses,
+            "last_rto_seconds": last.rto_seconds if last else None,
+        }  # fmt: skip
+
     def view(self) -> dict[str, Any]:
         """This daemon's own verdict per side, for witnesses (GET /v1/services/NAME/view)."""
         st = self.record.machine
@@ -270,6 +333,9 @@ class ServiceRunner:
             "active": st.active,
             "mode": self.cfg.mode,
             "observe_only": self.policy.observe_only,
+            "automation": self.policy.automation,
+            "paused_until": st.paused_until,
+            "proposal": self._proposal() if st.state == machine.State.PENDING_APPROVAL else None,
             "blocked": st.blocked.value if st.blocked else None,
             "ready": {side: machine.ready(st, side, self.policy) for side in SIDES},
             "probes": {s: [r.as_dict() for r in self.last_round[s]] for s in SIDES},

@@ -8,10 +8,12 @@ primary and prepares the standby; a failback fences and prepares per the `failba
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 
-from failoverd import command, config, kube
+from failoverd import command, config, kube, machine
 from failoverd.clock import SYSTEM, Clock
+from failoverd.errors import PermanentError
 from failoverd.kube import Clusters
 from failoverd.machine import PlanKind
 from failoverd.plan import RetryPolicy, StepFn
@@ -28,10 +30,12 @@ class StepBook:
     def __init__(
         self, service: str, cfg: config.ServiceConfig, switch: Switch, clusters: Clusters,
         clock: Clock = SYSTEM,
+        catch_up: Callable[[float], Awaitable[None]] | None = None,
         rpo: Callable[[float], tuple[float | None, dict[str, float | None]]] = lambda now: (None, {}),
     ) -> None:  # fmt: skip
         self.service, self.cfg, self.switch, self.clusters = service, cfg, switch, clusters
         self.clock, self.rpo = clock, rpo
+        self.catch_up = catch_up or _no_catch_up
 
     def sections(
         self, kind: PlanKind
@@ -46,6 +50,8 @@ class StepBook:
         steps = []
         if fence is not None and (fence.scale or fence.command):
             steps.append(Step("fence", best_effort=True))
+        if kind == "failover" and self.cfg.policy.rpo_gate is not None:
+            steps.append(Step("rpo_gate"))  # after the fence: the last writes are in
         if prepare is not None and (prepare.scale or prepare.command or prepare.restore):
             steps.append(Step("prepare"))
         return [*steps, Step("switch"), Step("verify")]
@@ -53,6 +59,7 @@ class StepBook:
     def functions(self) -> dict[str, StepFn]:
         return {
             "fence": self.fence,
+            "rpo_gate": self.rpo_gate,
             "prepare": self.prepare,
             "switch": self.switch_traffic,
             "verify": self.verify,
@@ -71,6 +78,13 @@ class StepBook:
             out["fence"] = RetryPolicy(min(FENCE_ATTEMPTS, p.step_attempts), fence.timeout)
         if prepare is not None:
             out["prepare"] = RetryPolicy(p.step_attempts, prepare.timeout)
+        if p.rpo_gate is not None:  # one attempt that waits up to `wait` (plus a last job run)
+            out["rpo_gate"] = RetryPolicy(
+                1,
+                p.rpo_gate.wait
+                + 30.0
+                + max((j.timeout or 300.0 for j in self.cfg.replication.values()), default=0.0),
+            )
         return out
 
     def _env(self, plan: PlanRecord, step: str, side: str) -> dict[str, str]:
@@ -107,6 +121,30 @@ class StepBook:
         if fence.command is not None:
             await self._command(fence.command, plan, step, plan.source)
 
+    async def rpo_gate(self, plan: PlanRecord, step: Step) -> None:
+        """Hold the failover until replication has caught up, as policy.rpo_gate says."""
+        gate = self.cfg.policy.rpo_gate
+        assert gate is not None
+        began = self.clock.monotonic()
+        while True:
+            rpo, ages = self.rpo(self.clock.wall())
+            waited = self.clock.monotonic() - began
+            verdict = machine.rpo_gate(rpo, gate.max, waited, gate.wait, gate.then)
+            shown = "unknown" if rpo is None else f"{rpo:.1f}s"
+            if verdict == "pass":
+                step.output = f"RPO {shown} within {gate.max:g}s after {waited:.1f}s"
+                return
+            if verdict == "failover":
+                step.output = (
+                    f"RPO {shown} over {gate.max:g}s after {waited:.0f}s: failing over anyway"
+                )
+                return
+            if verdict == "block":
+                raise PermanentError(f"rpo_gate: RPO {shown} still over {gate.max:g}s after "
+                                     f"waiting {waited:.0f}s (ages {ages}): not switching")  # fmt: skip
+            step.output = f"RPO {shown} over {gate.max:g}s: running the replication jobs again"
+            await self.catch_up(gate.wait - waited)
+
     async def prepare(self, plan: PlanRecord, step: Step) -> None:
         """Make the side gaining traffic able to serve: restore, scale up and wait, run the command."""
         _, prepare = self.sections(plan.kind)
@@ -138,3 +176,7 @@ class StepBook:
     async def verify(self, plan: PlanRecord, step: Step) -> None:
         await self.switch.verify(plan.target)
         plan.rto_seconds = round(self.clock.wall() - plan.outage_started, 6)
+
+
+async def _no_catch_up(left: float) -> None:
+    await asyncio.sleep(min(1.0, max(0.0, left)))

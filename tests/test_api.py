@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from chaos.lab import free_port
-from failoverd.api import MAX_BODY, ApiServer, make_app
-from failoverd.machine import Command, Decision, ServiceState, on_command
+from failoverd.api import MAX_BODY, ApiServer, OperatorCommand, make_app
+from failoverd.machine import Decision, ServiceState, on_command
 from failoverd.metrics import Metrics
 
 TOKEN = "s3cret-token"
@@ -25,6 +25,13 @@ class FakeControl:
         self.calls: list[tuple[str, str, str]] = []
         self.ready = True
         self.problems: list[str] = []
+        self.commands: list[OperatorCommand] = []
+
+    def explain(self, service: str) -> dict[str, Any] | None:
+        return {"service": service, "decision": None} if service == "web" else None
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        return [{"who": c.who, "action": c.command} for c in self.commands][::-1][:limit]
 
     def health(self) -> list[str]:
         return self.problems
@@ -39,13 +46,13 @@ class FakeControl:
     def events(self, limit: int) -> list[dict[str, Any]]:
         return [{"n": i} for i in range(limit)]
 
-    def command(
-        self, service: str, command: Command, reason: str, force: bool = False
-    ) -> Decision | None:
-        self.calls.append((service, command, reason))
-        if service != "web":
+    def command(self, cmd: OperatorCommand) -> Decision | None:
+        self.calls.append((cmd.service, cmd.command, cmd.reason))
+        self.commands.append(cmd)
+        if cmd.service != "web":
             return None
-        d = on_command(self.state, command, 0.0, reason, force=force)
+        until = cmd.pause_for and 1000.0 + cmd.pause_for
+        d = on_command(self.state, cmd.command, 1000.0, cmd.reason, force=cmd.force, until=until)
         if not d.rejected:
             self.state = d.state
         return d
@@ -55,7 +62,10 @@ class FakeControl:
 async def api() -> AsyncIterator[tuple[str, FakeControl, aiohttp.ClientSession]]:
     control = FakeControl()
     port = free_port()
-    app = make_app(control, Metrics(), lambda: SecretStr(TOKEN), lambda: ["failoverd.example"])
+    app = make_app(
+        control, Metrics(), lambda: {"alice": SecretStr(TOKEN), "ci": SecretStr("ci-token")},
+        lambda: ["failoverd.example"],
+    )  # fmt: skip
     server = ApiServer(app, "127.0.0.1", port)
     await server.start()
     try:
@@ -210,3 +220,30 @@ async def test_notify_test_needs_the_token_and_returns_each_sinks_answer(api):
         assert r.status == 200 and (await r.json()) == {
             "sinks": {"ops": {"ok": True, "answer": "202"}}
         }
+
+
+async def test_the_audit_names_the_token_that_acted_and_the_client(api):
+    url, control, http = api
+    async with http.post(f"{url}/v1/services/web/pause", headers={"Authorization": "Bearer ci-token"},
+                         json={"reason": "deploy", "for": "2h"}) as r:  # fmt: skip
+        assert r.status == 202 and "until" in (await r.json())["detail"]
+    (cmd,) = control.commands
+    assert (cmd.who, cmd.client, cmd.pause_for) == ("ci", "127.0.0.1", 7200.0)
+    async with http.get(f"{url}/v1/audit") as r:
+        assert (await r.json())["audit"] == [{"who": "ci", "action": "pause"}]
+
+
+@pytest.mark.parametrize("body", [{"for": "soon"}, {"for": 7200}, {"for": "0s"}])
+async def test_a_pause_for_must_be_a_duration(api, body):
+    url, control, http = api
+    async with http.post(f"{url}/v1/services/web/pause", headers=AUTH, json=body) as r:
+        assert r.status == 400 and "for:" in (await r.json())["detail"]
+    assert control.calls == []
+
+
+async def test_approve_without_a_pending_failover_is_409_and_explain_404s_unknown(api):
+    url, _, http = api
+    async with http.post(f"{url}/v1/services/web/approve", headers=AUTH) as r:
+        assert r.status == 409 and "no failover is pending" in (await r.json())["detail"]
+    async with http.get(f"{url}/v1/services/nope/explain") as r:
+        assert r.status == 404

@@ -467,3 +467,85 @@ def test_an_observe_only_instance_counts_rounds_and_never_acts():
     assert st.fails["primary"] == 10 and not any(d.actions for d in ds)
     d = on_command(st, "failover", 0.0, policy=policy, force=True)
     assert d.rejected and "only observes" in d.reason
+
+
+# --------------------------------------------------------------------------- operators in control
+
+PROPOSE = replace(POLICY, automation="propose", approval_timeout=300.0)
+
+
+def proposed(policy: Policy = PROPOSE) -> ServiceState:
+    st, ds = feed(warmed(policy), [rnd(False)] * 3, policy)
+    assert st.state == State.PENDING_APPROVAL and not plans(ds)
+    assert [a.event for d in ds for a in d.actions] == ["failover_proposed"]
+    return st
+
+
+def test_propose_mode_holds_the_failover_until_approved():
+    st = proposed()
+    st, ds = feed(st, [rnd(False)] * 5, PROPOSE, t0=1100.0)
+    assert st.state == State.PENDING_APPROVAL and not plans(ds)
+    d = on_command(st, "approve", 1200.0, "go", policy=PROPOSE)
+    (plan,) = plans([d])
+    assert plan.kind == "failover" and plan.outage_started == st.last_ok_at["primary"]
+
+
+def test_a_rejected_proposal_stays_on_the_primary_until_it_recovers():
+    d = on_command(proposed(), "reject", 1100.0, "false alarm", policy=PROPOSE)
+    assert (d.state.state, d.state.blocked) == (State.BLOCKED, Blocked.REJECTED)
+    st, ds = feed(d.state, [rnd(False)] * 10, PROPOSE, t0=1200.0)
+    assert st.state == State.BLOCKED and not plans(ds), "not proposed again while still down"
+    st, ds = feed(st, [rnd(True)], PROPOSE, t0=1300.0)
+    assert st.state == State.PRIMARY_ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("on_timeout", "expected"), [("stay", State.BLOCKED), ("failover", State.FAILING_OVER)]
+)
+def test_an_unanswered_proposal_does_what_on_timeout_says(on_timeout, expected):
+    policy = replace(PROPOSE, on_timeout=on_timeout)
+    st = proposed(policy)
+    st, ds = feed(st, [rnd(False)], policy, t0=st.proposed_at + 299)
+    assert st.state == State.PENDING_APPROVAL
+    st, ds = feed(st, [rnd(False)], policy, t0=st.proposed_at + 301)
+    assert st.state == expected and bool(plans(ds)) == (on_timeout == "failover")
+
+
+def test_a_recovered_primary_withdraws_the_proposal():
+    st, ds = feed(proposed(), [rnd(True)], PROPOSE, t0=1100.0)
+    assert st.state == State.PRIMARY_ACTIVE and st.proposed_at is None
+    assert [a.event for a in ds[0].actions] == ["proposal_withdrawn"]
+
+
+def test_automation_off_never_moves_but_a_manual_failover_still_works():
+    policy = replace(POLICY, automation="off")
+    st, ds = feed(warmed(policy), [rnd(False)] * 6, policy)
+    assert (st.state, st.blocked) == (State.BLOCKED, Blocked.AUTOMATION_OFF) and not plans(ds)
+    assert plans([on_command(st, "failover", 2000.0, policy=policy)])
+
+
+def test_a_timed_pause_resumes_by_itself():
+    st = on_command(warmed(), "pause", 1000.0, policy=POLICY, until=1000.0 + 7200).state
+    assert st.state == State.PAUSED and st.paused_until == 8200.0
+    st, _ = feed(st, [rnd(True)], t0=8199.0)
+    assert st.state == State.PAUSED
+    st, _ = feed(st, [rnd(True)], t0=8200.0)
+    assert st.state == State.PRIMARY_ACTIVE and st.paused_until is None
+
+
+@pytest.mark.parametrize(
+    ("rpo", "waited", "then", "expected"),
+    [
+        (10.0, 0.0, "block", "pass"),
+        (None, 5.0, "block", "wait"),
+        (90.0, 5.0, "block", "wait"),
+        (90.0, 120.0, "block", "block"),
+        (90.0, 120.0, "failover", "failover"),
+        (None, 121.0, "failover", "failover"),
+        (30.0, 121.0, "block", "pass"),
+    ],
+)
+def test_the_rpo_gate(rpo, waited, then, expected):
+    from failoverd.machine import rpo_gate
+
+    assert rpo_gate(rpo, 30.0, waited, 120.0, then) == expected

@@ -252,3 +252,10 @@ async def test_a_plan_started_by_the_last_round_before_a_reload_runs_to_the_end(
     await settle(runner)
     assert switch.writes == ["standby"] and record.machine.state == State.STANDBY_ACTIVE
     assert record.plan is None and record.last_failover.result == "success"
+
+
+def test_every_blocked_reason_says_what_clears_it():
+    from failoverd.machine import Blocked
+    from failoverd.service import CLEARS_WHEN
+
+    assert set(CLEARS_WHEN) == set(Blocked)

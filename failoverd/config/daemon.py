@@ -29,6 +29,9 @@ class ApiConfig(Model):
 
     listen: str = "127.0.0.1:9180"
     token_file: Path | None = None
+    token_files: dict[str, Path] = Field(
+        default_factory=dict
+    )  # name -> file: who acted, in the audit
     allowed_hosts: list[str] = Field(default_factory=list)  # names for /v1 besides IPs, localhost
     _token: SecretStr | None = PrivateAttr(default=None)
 
@@ -40,8 +43,16 @@ class ApiConfig(Model):
         host_port(v)
         return v
 
+    _named: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
+
+    @field_validator("token_files")
+    @classmethod
+    def _v_token_files(cls, v: dict[str, Path]) -> dict[str, Path]:
+        return {name: check_secret_file(path) or path for name, path in v.items()}
+
     def model_post_init(self, context: Any, /) -> None:
         self._token = read_secret(self.token_file, TOKEN_ENV if TOKEN_ENV in os.environ else None)
+        self._named = {n: SecretStr(p.read_text().strip()) for n, p in self.token_files.items()}
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -51,6 +62,14 @@ class ApiConfig(Model):
     def token(self) -> SecretStr | None:
         """The bearer token for POST endpoints (token_file, else $FAILOVERD_API_TOKEN)."""
         return self._token
+
+    @property
+    def tokens(self) -> dict[str, SecretStr]:
+        """Every accepted token by the name the audit shows ("token" for the single one)."""
+        named = dict(self._named)
+        if self._token is not None:
+            named.setdefault("token", self._token)
+        return named
 
 
 class StateConfig(Model):

@@ -22,6 +22,7 @@ EventName = Literal[
     "failback_started", "failback_finished", "failback_failed",
     "blocked", "blocked_cleared", "standby_down", "forced_move",
     "rpo_objective_exceeded", "rpo_objective_met", "test",
+    "failover_proposed", "proposal_withdrawn",
 ]  # fmt: skip
 EVENTS: tuple[str, ...] = get_args(EventName)
 

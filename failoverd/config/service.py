@@ -14,6 +14,15 @@ from failoverd.config.traffic import TrafficSpec
 from failoverd.machine import Side
 
 
+class RpoGate(Model):
+    """Before a failover switches: replication must have caught up to `max`, waiting up to
+    `wait` (running the jobs once more meanwhile), then `failover` anyway or `block`."""
+
+    max: PositiveDuration
+    wait: Duration = 120.0
+    then: Literal["failover", "block"] = "block"
+
+
 class Policy(Model):
     interval: PositiveDuration = 2.0
     failure_threshold: Int = Field(default=3, ge=1, le=10_000)
@@ -23,6 +32,10 @@ class Policy(Model):
     hold_down: Duration = 600.0
     step_attempts: Int = Field(default=12, ge=1, le=100)
     step_timeout: PositiveDuration = 10.0
+    automation: Literal["auto", "propose", "off"] = "auto"
+    approval_timeout: PositiveDuration = 600.0
+    on_timeout: Literal["stay", "failover"] = "stay"
+    rpo_gate: RpoGate | None = None
 
 
 class Objectives(Model):
@@ -54,13 +67,7 @@ class ServiceConfig(Model):
     def _v_service(self) -> ServiceConfig:
         if self.primary == self.standby:
             raise ValueError("primary and standby must be different sides")
-        if self.observe_only:
-            acting = [k for k in ("traffic", "prepare", "fence", "failback") if getattr(self, k)]
-            acting += ["replication"] if self.replication else []
-            if acting:
-                raise ValueError(f"an observe_only service never acts: remove {', '.join(acting)}")
-        elif self.traffic is None:
-            raise ValueError("traffic is required (only an observe_only service goes without)")
+        self._v_acting()
         for side, specs in (("primary", self.probes.primary), ("standby", self.probes.standby)):
             for i, p in enumerate(specs):
                 if p.spec.timeout > self.policy.interval:
@@ -75,6 +82,8 @@ class ServiceConfig(Model):
                     "needs a probe with role: cluster (a kubernetes probe is one) to say whether "
                     f"the {side} could take traffic while it is idle"
                 )
+        if self.policy.rpo_gate is not None and not self.replication:
+            raise ValueError("policy.rpo_gate needs replication jobs to wait for")
         if self.prepare and self.prepare.restore:
             job = self.replication.get(self.prepare.restore.snapshot_job)
             if job is None or job.s3_snapshot is None:
@@ -83,6 +92,16 @@ class ServiceConfig(Model):
                     "is not an s3_snapshot job of this service's replication"
                 )
         return self
+
+    def _v_acting(self) -> None:
+        """An observe-only service has nothing to act with; any other needs its traffic switch."""
+        if self.observe_only:
+            acting = [k for k in ("traffic", "prepare", "fence", "failback") if getattr(self, k)]
+            acting += ["replication"] if self.replication else []
+            if acting:
+                raise ValueError(f"an observe_only service never acts: remove {', '.join(acting)}")
+        elif self.traffic is None:
+            raise ValueError("traffic is required (only an observe_only service goes without)")
 
     def cluster_refs(self) -> set[str]:
         """Every clusters: key this service uses."""

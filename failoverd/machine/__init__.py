@@ -13,8 +13,16 @@ from failoverd.machine.commands import (
     on_adopt,
     on_command,
     on_plan_done,
+    rpo_gate,
 )
-from failoverd.machine.rounds import on_round, ready, round_failed, side_healthy, vantage
+from failoverd.machine.rounds import (
+    hold_down_left,
+    on_round,
+    ready,
+    round_failed,
+    side_healthy,
+    vantage,
+)
 from failoverd.machine.state import (
     SIDES,
     Action,
@@ -35,8 +43,32 @@ from failoverd.machine.state import (
 )
 
 __all__ = [
-    "SIDES", "Action", "Blocked", "Command", "Decision", "Notify", "PlanKind", "Policy",
-    "ProbeResult", "Round", "ServiceState", "Side", "StartPlan", "State", "Trigger",
-    "active_after_plan", "may_replicate", "on_adopt", "on_command", "on_plan_done", "on_round",
-    "other", "ready", "round_failed", "side_healthy", "vantage",
+    "SIDES",
+    "Action",
+    "Blocked",
+    "Command",
+    "Decision",
+    "Notify",
+    "PlanKind",
+    "Policy",
+    "ProbeResult",
+    "Round",
+    "ServiceState",
+    "Side",
+    "StartPlan",
+    "State",
+    "Trigger",
+    "active_after_plan",
+    "hold_down_left",
+    "may_replicate",
+    "on_adopt",
+    "on_command",
+    "on_plan_done",
+    "on_round",
+    "other",
+    "ready",
+    "round_failed",
+    "rpo_gate",
+    "side_healthy",
+    "vantage",
 ]  # fmt: skip

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
-from failoverd.machine.rounds import _block, _plan, _tells_when_unblocked, ready
+from failoverd.machine.rounds import _block, _plan, _resume, _tells_when_unblocked, ready
 from failoverd.machine.state import (
     Blocked,
     Command,
     Decision,
     Notify,
+    PlanKind,
     Policy,
     ServiceState,
     Side,
@@ -85,49 +87,76 @@ def may_replicate(st: ServiceState, plan_in_flight: bool, policy: Policy | None 
 @_tells_when_unblocked
 def on_command(
     st: ServiceState, command: Command, now: float, reason: str = "",
-    policy: Policy | None = None, force: bool = False,
+    policy: Policy | None = None, force: bool = False, until: float | None = None,
 ) -> Decision:  # fmt: skip
     """An operator's command; `rejected` when it is not allowed in the current state.
 
     A manual move towards a side that is not ready (its last `recovery_threshold` rounds were
     not all healthy) is rejected unless forced: `failoverd failback` typed during the outage
-    must not put users on a dead side by a slip of the hand.
+    must not put users on a dead side by a slip of the hand. `until` makes a pause timed.
     """
     policy = policy or Policy()
     if policy.observe_only:
         return Decision(st, (), "this instance only observes (observe_only): it never moves "
                         "traffic; use the acting failoverd", rejected=True)  # fmt: skip
-    busy = st.state in (State.FAILING_OVER, State.FAILING_BACK)
     why = f" ({reason})" if reason else ""
+    if command in ("approve", "reject"):
+        return _answer(st, command, now, why, policy, force)
     if command in ("failover", "failback"):
-        want: Side = "primary" if command == "failover" else "standby"
-        if busy:
-            return Decision(st, (), f"a {st.state} plan is already running", rejected=True)
-        if st.active != want:
-            return Decision(
-                st, (), f"{command} not possible: traffic is on the {st.active}", rejected=True
-            )
-        target = other(want)
-        if not ready(st, target, policy) and not force:
-            return Decision(st, (), f"{command} refused: the {target} is not ready "
-                            f"({st.oks[target]} of {policy.recovery_threshold} healthy rounds); "
-                            "force it if you must", rejected=True)  # fmt: skip
-        if not ready(st, target, policy):
-            d = _plan(st, command, "manual", f"manual {command}, FORCED onto a {target} that "
-                      f"is not ready{why}", now, forced=True)  # fmt: skip
-            return replace(d, actions=(*d.actions, Notify("forced_move", d.reason)))
-        return _plan(st, command, "manual", f"manual {command}{why}", now)
+        return _move(st, command, now, why, policy, force)
+    busy = st.state in (State.FAILING_OVER, State.FAILING_BACK)
     if command == "pause":
-        if busy or st.state == State.PAUSED:
+        if busy or (st.state == State.PAUSED and until is None):
             return Decision(st, (), f"cannot pause while {st.state}", rejected=True)
-        return Decision(
-            replace(st, state=State.PAUSED, blocked=None), (), f"paused by operator{why}"
-        )
+        paused = replace(st, state=State.PAUSED, blocked=None, paused_until=until, proposed_at=None)
+        timed = f" until {until:.0f} (epoch seconds)" if until is not None else ""
+        return Decision(paused, (), f"paused by operator{timed}{why}")
     if st.state not in (State.PAUSED, State.BLOCKED):
         return Decision(st, (), f"nothing to resume: the service is {st.state}", rejected=True)
-    fresh = ServiceState.settled(st.active, st.last_move_at)
-    resumed = replace(fresh, oks=st.oks, fails=st.fails, last_ok_at=st.last_ok_at)
-    return Decision(resumed, (), f"automation resumed by operator{why}")
+    return _resume(st, f"automation resumed by operator{why}")
+
+
+def _move(
+    st: ServiceState, command: Command, now: float, why: str, policy: Policy, force: bool
+) -> Decision:
+    if st.state in (State.FAILING_OVER, State.FAILING_BACK):
+        return Decision(st, (), f"a {st.state} plan is already running", rejected=True)
+    want: Side = "primary" if command == "failover" else "standby"
+    if st.active != want:
+        return Decision(
+            st, (), f"{command} not possible: traffic is on the {st.active}", rejected=True
+        )
+    target = other(want)
+    if not ready(st, target, policy) and not force:
+        return Decision(st, (), f"{command} refused: the {target} is not ready "
+                        f"({st.oks[target]} of {policy.recovery_threshold} healthy rounds); "
+                        "force it if you must", rejected=True)  # fmt: skip
+    st = replace(st, proposed_at=None)
+    kind: PlanKind = "failover" if command == "failover" else "failback"
+    if not ready(st, target, policy):
+        d = _plan(st, kind, "manual", f"manual {command}, FORCED onto a {target} that "
+                  f"is not ready{why}", now, forced=True)  # fmt: skip
+        return replace(d, actions=(*d.actions, Notify("forced_move", d.reason)))
+    return _plan(st, kind, "manual", f"manual {command}{why}", now)
+
+
+def _answer(
+    st: ServiceState, command: Command, now: float, why: str, policy: Policy, force: bool
+) -> Decision:
+    """approve or reject the failover that propose mode is holding."""
+    if st.state != State.PENDING_APPROVAL:
+        return Decision(st, (), f"nothing to {command}: no failover is pending "
+                        f"(the service is {st.state})", rejected=True)  # fmt: skip
+    if command == "reject":
+        cleared = replace(st, proposed_at=None)
+        return _block(cleared, Blocked.REJECTED, f"the proposed failover was rejected{why}: "
+                      "staying on the primary until it recovers")  # fmt: skip
+    if not ready(st, "standby", policy) and not force:
+        return Decision(st, (), "approve refused: the standby is no longer ready; force it if "
+                        "you must", rejected=True)  # fmt: skip
+    approved = replace(st, proposed_at=None)
+    return _plan(approved, "failover", "auto", f"the proposed failover was approved{why}", now,
+                 forced=not ready(st, "standby", policy))  # fmt: skip
 
 
 def on_plan_done(
@@ -151,3 +180,26 @@ def on_plan_done(
     new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True,
                   last_move_at=now if moved else st.last_move_at)  # fmt: skip
     return Decision(new, (), reason)
+
+
+GateVerdict = Literal["pass", "wait", "failover", "block"]
+
+
+def rpo_gate(
+    rpo: float | None,
+    max_rpo: float,
+    waited: float,
+    wait: float,
+    then: Literal["failover", "block"],
+) -> GateVerdict:
+    """Before a failover switches: may it, with replication this far behind?
+
+    `rpo` is the age of the oldest newest-success of the jobs (None: a job never succeeded).
+    Within `max_rpo` it passes; else the plan waits (running the jobs again) up to `wait`, then
+    does what `then` says.
+    """
+    if rpo is not None and rpo <= max_rpo:
+        return "pass"
+    if waited < wait:
+        return "wait"
+    return then

@@ -138,6 +138,14 @@ def on_round(st: ServiceState, rnd: Round, now: float, policy: Policy) -> Decisi
     st = _count(st, rnd, now, policy)
     if policy.observe_only:
         return Decision(st, (), "observe only: round counted, this instance never moves traffic")
+    if st.state == State.PAUSED and st.paused_until is not None and now >= st.paused_until:
+        return _resume(st, "the timed pause is over: automation resumed")
+    if st.state == State.PENDING_APPROVAL:
+        return _watch_proposal(st, now, policy)
+    if st.blocked == Blocked.REJECTED and st.fails["primary"] > 0:
+        return Decision(
+            st, (), "the failover was rejected: staying on the primary until it recovers"
+        )
     if st.state in (State.FAILING_OVER, State.FAILING_BACK, State.PAUSED):
         return Decision(st, (), f"{st.state}: round counted, no automatic action")
     if st.state == State.BLOCKED and st.blocked == Blocked.PLAN_FAILED:
@@ -174,7 +182,44 @@ def _watch_primary(st: ServiceState, now: float, policy: Policy, seen: str = "")
         return _block(
             st, Blocked.HOLD_DOWN, f"{down}, but hold_down has {left:.0f}s left: not moving"
         )
+    if policy.automation == "off":
+        return _block(st, Blocked.AUTOMATION_OFF, f"{down}; standby ready, but automation is off: "
+                      "not moving (a manual failover is possible)")  # fmt: skip
+    if policy.automation == "propose":
+        why = f"{down}; standby ready: failover PROPOSED, waiting for approval"
+        proposed = replace(st, state=State.PENDING_APPROVAL, blocked=None, proposed_at=now)
+        return Decision(proposed, (Notify("failover_proposed", why),), why)
     return _plan(st, "failover", "auto", f"{down}; standby ready: failing over", now)
+
+
+def _watch_proposal(st: ServiceState, now: float, policy: Policy) -> Decision:
+    """Propose mode: the failover waits for an operator, the primary's recovery or the timeout."""
+    if st.fails["primary"] == 0:
+        settled = replace(st, state=State.PRIMARY_ACTIVE, proposed_at=None, warned=False)
+        why = "the primary recovered: the proposed failover is withdrawn"
+        return Decision(settled, (Notify("proposal_withdrawn", why),), why)
+    waited = now - (st.proposed_at if st.proposed_at is not None else now)
+    if waited < policy.approval_timeout:
+        left = policy.approval_timeout - waited
+        return Decision(st, (), f"failover proposed, waiting for approval ({left:.0f}s left)")
+    cleared = replace(st, proposed_at=None)
+    if policy.on_timeout == "failover" and ready(st, "standby", policy):
+        why = f"no answer within approval_timeout ({policy.approval_timeout:g}s): failing over"
+        return _plan(cleared, "failover", "auto", why, now)
+    why = (
+        f"no answer within approval_timeout ({policy.approval_timeout:g}s): staying on the primary"
+    )
+    return _block(cleared, Blocked.REJECTED, why)
+
+
+def _resume(st: ServiceState, why: str) -> Decision:
+    fresh = ServiceState.settled(st.active, st.last_move_at)
+    return Decision(replace(fresh, oks=st.oks, fails=st.fails, last_ok_at=st.last_ok_at), (), why)
+
+
+def hold_down_left(st: ServiceState, now: float, policy: Policy) -> float:
+    """Seconds before an automatic move is allowed again (0 when none is held)."""
+    return _hold_down_left(st, now, policy)
 
 
 def _block(st: ServiceState, why: Blocked, reason: str) -> Decision:

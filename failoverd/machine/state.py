@@ -21,6 +21,7 @@ class State(StrEnum):
     FAILING_BACK = "failing_back"
     PAUSED = "paused"
     BLOCKED = "blocked"
+    PENDING_APPROVAL = "pending_approval"
 
 
 class Blocked(StrEnum):
@@ -29,7 +30,9 @@ class Blocked(StrEnum):
     STANDBY_NOT_READY = "standby_not_ready"
     HOLD_DOWN = "hold_down"
     PLAN_FAILED = "plan_failed"
-    SWITCH_UNKNOWN = "switch_unknown"  # where traffic points could not be read: clears when it can
+    SWITCH_UNKNOWN = "switch_unknown"
+    AUTOMATION_OFF = "automation_off"  # it would fail over, but policy.automation is off
+    REJECTED = "rejected"  # an operator rejected the proposed failover  # where traffic points could not be read: clears when it can
 
 
 def other(side: Side) -> Side:
@@ -47,6 +50,9 @@ class Policy:
     hold_down: float = 600.0
     mode: Literal["hot", "warm", "cold"] = "hot"
     observe_only: bool = False  # a witness instance: it counts rounds and never moves traffic
+    automation: Literal["auto", "propose", "off"] = "auto"
+    approval_timeout: float = 600.0
+    on_timeout: Literal["stay", "failover"] = "stay"
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class ServiceState:
     last_move_at: float | None = None
     paused_after_plan: bool = False
     warned: bool = False  # the active side's outage was already notified
+    paused_until: float | None = None  # a timed pause resumes by itself then
+    proposed_at: float | None = None  # propose mode: when the pending failover was proposed
 
     @staticmethod
     def settled(active: Side, last_move_at: float | None = None) -> ServiceState:
@@ -125,4 +133,4 @@ class Decision:
     rejected: bool = False  # a command that is not allowed in this state (the API's 409)
 
 
-Command = Literal["failover", "failback", "pause", "resume"]
+Command = Literal["failover", "failback", "pause", "resume", "approve", "reject"]

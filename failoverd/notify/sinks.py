@@ -23,7 +23,7 @@ SEVERITY = {
     "failback_started": "info", "failback_finished": "info", "failback_failed": "critical",
     "blocked": "critical", "blocked_cleared": "info", "standby_down": "critical",
     "forced_move": "warning", "rpo_objective_exceeded": "warning", "rpo_objective_met": "info",
-    "test": "info",
+    "test": "info", "failover_proposed": "critical", "proposal_withdrawn": "info",
 }  # fmt: skip
 
 
@@ -163,7 +163,8 @@ class Slack(_Filter):
         return await post(session, self.url, body, {}, self.timeout)
 
 
-_RESOLVES = {"failover_finished", "failback_finished", "blocked_cleared", "rpo_objective_met"}
+_RESOLVES = {"failover_finished", "failback_finished", "blocked_cleared", "rpo_objective_met",
+             "proposal_withdrawn"}  # fmt: skip
 
 
 def dedup_key(n: Notice) -> str:
@@ -173,6 +174,8 @@ def dedup_key(n: Notice) -> str:
         key = f"failoverd/{svc}/{n.event.split('_')[0]}/{d['plan']}"
     elif n.event in ("blocked", "blocked_cleared"):
         key = f"failoverd/{svc}/blocked/{d.get('blocked') or d.get('was')}"
+    elif n.event in ("failover_proposed", "proposal_withdrawn"):
+        key = f"failoverd/{svc}/proposal"
     elif n.event.startswith("rpo_objective_"):
         key = f"failoverd/{svc}/rpo"
     elif n.event == "standby_down":

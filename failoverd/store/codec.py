@@ -32,6 +32,8 @@ def machine_to_dict(st: ServiceState) -> dict[str, Any]:
         "blocked": st.blocked.value if st.blocked else None,
         "last_move_at": st.last_move_at,
         "paused_after_plan": st.paused_after_plan,
+        "paused_until": st.paused_until,
+        "proposed_at": st.proposed_at,
     }
 
 
@@ -42,6 +44,8 @@ def machine_from_dict(d: dict[str, Any]) -> ServiceState:
         blocked=Blocked(d["blocked"]) if d.get("blocked") else None,
         last_move_at=d.get("last_move_at"),
         paused_after_plan=bool(d.get("paused_after_plan", False)),
+        paused_until=d.get("paused_until"),
+        proposed_at=d.get("proposed_at"),
     )
 
 

@@ -50,6 +50,15 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def _append(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -179,6 +188,18 @@ class Store:
         await asyncio.get_running_loop().run_in_executor(
             self._writer, _write_atomic, self.outbox_path, doc
         )
+
+    # ----------------------------------------------------------------- append-only files
+
+    async def append_line(self, path: Path, line: str) -> None:
+        """Append one line to `path` and fsync it, on the store's thread, in call order."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failoverd-store")
+        await asyncio.get_running_loop().run_in_executor(self._writer, _append, path, line)
+
+    def rewrite_lines(self, path: Path, lines: list[str]) -> None:
+        """Replace `path` by these lines, atomically (blocking: for start-up)."""
+        _write_atomic(path, ("\n".join(lines) + "\n").encode())
 
     def save_all(self, records: dict[str, ServiceRecord]) -> None:
         """Write every record now (blocking): for tools and tests, not the daemon's loop."""
