@@ -1,0 +1,270 @@
+"""DR drills: scheduled proof that the failover path works, judged against the objectives.
+
+readiness: nothing that serves users changes. It checks the standby's readiness, writes and
+deletes a drill-only record with the switch's own credentials (never the live one), checks
+replication age against objectives.rpo, and in warm/cold mode scales the standby up and back
+(the replicas it had are journaled first, so a crash undoes the scale at the next start).
+Prepare commands are not run: they cannot be undone. The report projects the RTO: detection
+(interval x threshold) + the measured prepare + the measured switch write.
+
+full: a real failover (trigger `drill`), a check through the moved traffic path, a soak, then
+a failback; it reports the RTO both ways and the RPO at the switch. A real outage interrupts a
+drill (outcome interrupted) and the normal automatic behaviour takes over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from failoverd import kube, machine
+from failoverd.errors import ActionError
+from failoverd.machine import SIDES, State, other
+from failoverd.service import ServiceRunner
+from failoverd.store.records import DrillCheck, DrillRecord
+
+POLL = 0.25  # seconds between looks at the service while a drill waits on it
+
+
+class Interrupted(Exception):  # noqa: N818 (the drill's outcome)
+    pass
+
+
+class DrillRunner:
+    """Runs the drills of one service; at most one plan or drill at a time."""
+
+    def __init__(self, runner: ServiceRunner, on_done: Callable[[DrillRecord], None]) -> None:
+        self.runner, self.on_done = runner, on_done
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self, kind: str, reason: str, soak: float) -> DrillRecord:
+        r = self.runner
+        drill = DrillRecord(id=uuid.uuid4().hex[:12], service=r.name, kind=kind, reason=reason,
+                            started=r.clock.wall(), soak_seconds=soak,
+                            objectives={"rto": r.cfg.objectives.rto, "rpo": r.cfg.objectives.rpo})  # fmt: skip
+        r.record.drill = drill
+        r.persistence.request()
+        self.task = asyncio.create_task(self._run(drill), name=f"drill-{r.name}-{drill.id}")
+        return drill
+
+    async def _run(self, drill: DrillRecord) -> None:
+        r = self.runner
+        r.log.warning("drill_start", drill=drill.id, kind=drill.kind, reason=drill.reason)
+        try:
+            blocked = self._precondition(drill.kind)
+            if blocked:
+                drill.outcome, drill.error = "blocked", blocked
+            elif drill.kind == "full":
+                await self._full(drill)
+            else:
+                await self._readiness(drill)
+        except Interrupted as e:
+            drill.outcome, drill.error = "interrupted", str(e)
+        except Exception as e:  # a drill's bug must not take the service down
+            r.log.exception("drill_error", drill=drill.id)
+            drill.outcome, drill.error = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            await self._undo(drill)
+        if drill.outcome == "running":
+            drill.outcome = self._verdict(drill)
+        drill.finished = r.clock.wall()
+        r.record.drill = None
+        r.record.drills.insert(0, drill)
+        del r.record.drills[20:]
+        await r.persistence.durable()
+        r.log.warning("drill_done", drill=drill.id, kind=drill.kind, outcome=drill.outcome,
+                      error=drill.error, rto_seconds=drill.rto_seconds,
+                      projected_rto_seconds=drill.projected_rto_seconds)  # fmt: skip
+        self.on_done(drill)
+
+    # ----------------------------------------------------------------- conditions
+
+    def _precondition(self, kind: str) -> str | None:
+        """Why the drill cannot start (it then touches nothing), or None."""
+        r = self.runner
+        st = r.record.machine
+        if r.plans.task is not None and not r.plans.task.done():
+            return "a plan is running"
+        if st.state not in (State.PRIMARY_ACTIVE, State.STANDBY_ACTIVE):
+            return f"the service is {st.state}" + (f" ({st.blocked})" if st.blocked else "")
+        if kind == "full" and st.active != "primary":
+            return "traffic is on the standby: a full drill starts from the primary"
+        target = other(st.active)
+        if kind == "full" and not machine.ready(st, target, r.policy):
+            return f"the {target} is not ready"
+        return None
+
+    def _watch(self, expect: set[State]) -> None:
+        """A real outage (or an operator) takes over: the drill gives way at once."""
+        st = self.runner.record.machine
+        if st.state not in expect:
+            raise Interrupted(f"the service went {st.state}: the drill gave way")
+
+    def _verdict(self, d: DrillRecord) -> str:
+        if not all(c.ok for c in d.checks):
+            return "failed"
+        rto, rpo = d.objectives.get("rto"), d.objectives.get("rpo")
+        measured = d.rto_seconds if d.rto_seconds is not None else d.projected_rto_seconds
+        if rto is not None and measured is not None and measured > rto:
+            d.error = f"RTO {measured:.1f}s misses the objective {rto:g}s"
+            return "failed"
+        if rpo is not None and d.rpo_seconds is not None and d.rpo_seconds > rpo:
+            d.error = f"RPO {d.rpo_seconds:.1f}s misses the objective {rpo:g}s"
+            return "failed"
+        return "passed"
+
+    async def _check(self, d: DrillRecord, name: str, fn: Callable[[], Awaitable[str]]) -> DrillCheck:
+        """Run one check, timed; an ActionError is a failed check with the system's words."""
+        r = self.runner
+        c = DrillCheck(name, ok=False, started=r.clock.wall())
+        t0 = r.clock.monotonic()
+        try:
+            c.detail, c.ok = await fn(), True
+        except (ActionError, OSError, TimeoutError) as e:
+            c.detail = str(e) or type(e).__name__
+        c.duration_seconds = round(r.clock.monotonic() - t0, 4)
+        d.checks.append(c)
+        await r.persistence.durable()
+        return c
+
+    # ----------------------------------------------------------------- readiness
+
+    async def _readiness(self, d: DrillRecord) -> None:
+        r = self.runner
+        st = r.record.machine
+        target = other(st.active)
+        steady = {State.PRIMARY_ACTIVE, State.STANDBY_ACTIVE}
+
+        async def ready() -> str:
+            if not machine.ready(r.record.machine, target, r.policy):
+                raise ActionError(f"the {target} is not ready ({r.record.machine.oks[target]} of "
+                                  f"{r.policy.recovery_threshold} healthy rounds)")  # fmt: skip
+            return f"{r.record.machine.oks[target]} healthy rounds in a row"
+
+        await self._check(d, f"{target} ready", ready)
+        self._watch(steady)
+        switch = await self._check(d, "switch writable", lambda: r.switch.drill_check(d.id))
+        self._watch(steady)
+        if r.replication is not None:
+            await self._check(d, "replication fresh", lambda: self._rpo(d))
+        prepare = await self._prepare(d, target)
+        self._watch(steady)
+        detection = r.cfg.policy.interval * r.cfg.policy.failure_threshold
+        d.projected_rto_seconds = round(
+            detection + (prepare.duration_seconds or 0.0 if prepare else 0.0)
+            + (switch.duration_seconds or 0.0), 3)  # fmt: skip
+
+    async def _rpo(self, d: DrillRecord) -> str:
+        assert self.runner.replication is not None
+        rpo, ages = self.runner.replication.rpo(self.runner.clock.wall())
+        d.rpo_seconds = rpo
+        objective = d.objectives.get("rpo")
+        if rpo is None:
+            raise ActionError(f"a replication job never succeeded: {ages}")
+        if objective is not None and rpo > objective:
+            raise ActionError(f"RPO {rpo:.1f}s exceeds the objective {objective:g}s: {ages}")
+        return f"RPO {rpo:.1f}s" + (f" within {objective:g}s" if objective is not None else "")
+
+    async def _prepare(self, d: DrillRecord, target: str) -> DrillCheck | None:
+        """warm/cold: scale the idle side up and wait ready (undone afterwards)."""
+        r = self.runner
+        cfg = r.cfg.prepare if target == "standby" else (r.cfg.failback.prepare if r.cfg.failback else None)
+        if r.cfg.mode == "hot" or cfg is None or not cfg.scale:
+            return None
+        for s in cfg.scale:  # journal what to restore before touching anything
+            api = await r.steps.clusters.api(s.cluster)
+            wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
+            d.undo.append({"cluster": s.cluster, "namespace": s.namespace, "kind": s.kind,
+                           "name": s.name, "replicas": wanted})  # fmt: skip
+        await r.persistence.durable()
+
+        async def scale_up() -> str:
+            async with asyncio.timeout(cfg.timeout):
+                await r.steps.scale(cfg.scale, wait=True)
+            return ", ".join(f"{s.kind} {s.namespace}/{s.name} {s.replicas} ready" for s in cfg.scale)
+
+        return await self._check(d, f"prepare the {target} (scale up, ready)", scale_up)
+
+    async def _undo(self, d: DrillRecord) -> None:
+        """Put back what the drill changed (also run at start-up for a drill a crash cut short)."""
+        if not d.undo:
+            return
+        r = self.runner
+        for u in list(d.undo):
+            try:
+                api = await r.steps.clusters.api(u["cluster"])
+                await kube.scale(api, u["kind"], u["namespace"], u["name"], u["replicas"])
+                d.undo.remove(u)
+            except ActionError as e:
+                r.log.error("drill_undo_failed", drill=d.id, target=u, error=str(e))
+        d.checks.append(DrillCheck("undo prepare", ok=not d.undo, started=r.clock.wall(),
+                                   detail="scaled back" if not d.undo else f"left: {d.undo}"))  # fmt: skip
+
+    # ----------------------------------------------------------------- full
+
+    async def _full(self, d: DrillRecord) -> None:
+        r = self.runner
+        there = await self._move(d, "failover")
+        d.rto_seconds, d.rpo_seconds = there.rto_seconds, there.rpo_seconds
+
+        async def through() -> str:
+            await r.switch.verify("standby")
+            probes = r.last_round["standby"]
+            if not probes or not all(p.ok for p in probes):
+                raise ActionError(f"the standby's probes: {[p.reason for p in probes]}")
+            return f"{r.switch.describe('standby')}; standby probes healthy"
+
+        await self._check(d, "traffic through the standby", through)
+        await self._soak(d)
+        back = await self._move(d, "failback")
+        d.failback_rto_seconds = back.rto_seconds
+
+    async def _move(self, d: DrillRecord, verb: str) -> Any:
+        r = self.runner
+        decision = r.command(verb, f"drill {d.id}", trigger="drill")  # type: ignore[arg-type]
+        if decision.rejected:
+            raise ActionError(f"{verb}: {decision.reason}")
+        assert r.plans.task is not None
+        t0, started = r.clock.monotonic(), r.clock.wall()
+        await asyncio.shield(r.plans.task)
+        plan = r.record.last_failover
+        assert plan is not None
+        d.plans.append(plan.id)
+        ok = plan.result == "success"
+        d.checks.append(DrillCheck(f"{verb} (plan {plan.id})", ok, started=started,
+                                   duration_seconds=round(r.clock.monotonic() - t0, 4),
+                                   detail=f"RTO {plan.rto_seconds}s" if ok else plan.error))  # fmt: skip
+        await r.persistence.durable()
+        if not ok:
+            raise Interrupted(f"the drill's {verb} failed: {plan.error}")
+        return plan
+
+    async def _soak(self, d: DrillRecord) -> None:
+        """Stay on the standby for a while; a primary that fails meanwhile is a real outage."""
+        r = self.runner
+        loop = asyncio.get_running_loop()
+        end, t0, started = loop.time() + d.soak_seconds, r.clock.monotonic(), r.clock.wall()
+        while loop.time() < end:
+            await asyncio.sleep(min(POLL, max(0.0, end - loop.time())))
+            st = r.record.machine
+            if st.fails["primary"] > 0:
+                raise Interrupted("the primary failed during the soak: staying on the standby")
+            self._watch({State.STANDBY_ACTIVE, State.STANDBY_SUSPECT})
+        d.checks.append(DrillCheck("soak on the standby", True, started=started,
+                                   duration_seconds=round(r.clock.monotonic() - t0, 4),
+                                   detail=f"{d.soak_seconds:g}s, the primary healthy throughout"))  # fmt: skip
+
+
+def report(d: DrillRecord) -> dict[str, Any]:
+    """The drill as /v1/drills/ID serves it."""
+    return asdict(d)
+
+
+__all__ = ["SIDES", "DrillRunner", "report"]
