@@ -66,6 +66,12 @@ class Control(Protocol):
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         """Operator commands and automatic decisions, newest first."""
 
+    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
+        """Start a drill: (202, id) or (404 | 409, why)."""
+
+    def drill_reports(self, drill_id: str | None = None) -> list[dict[str, Any]]:
+        """Drills newest first (only `drill_id`, when given)."""
+
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         """A test event to every notification sink; each sink's answer."""
 
@@ -108,6 +114,9 @@ def make_app(
     )
     app.router.add_get("/v1/services/{name}/explain", routes.explain)
     app.router.add_get("/v1/audit", routes.audit)
+    app.router.add_post("/v1/services/{name}/drill", routes.start_drill)
+    app.router.add_get("/v1/drills", routes.drills)
+    app.router.add_get("/v1/drills/{id}", routes.one_drill)
     app.router.add_post("/v1/notify/test", routes.notify_test)
     return app
 
@@ -243,6 +252,46 @@ class _Routes:
         return web.json_response(
             {"accepted": verb, "service": name, "detail": decision.reason}, status=202
         )
+
+    async def start_drill(self, request: web.Request) -> web.Response:
+        body: Any = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error(
+                    400, "bad request", 'the body must be JSON, e.g. {"kind": "readiness"}'
+                )
+        if not isinstance(body, dict):
+            return _error(400, "bad request", "the body must be a JSON object")
+        kind, reason, soak = (
+            body.get("kind", "readiness"),
+            body.get("reason", ""),
+            body.get("soak", "30s"),
+        )
+        if kind not in ("readiness", "full"):
+            return _error(400, "bad request", "kind: readiness or full")
+        if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
+            return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
+        try:
+            seconds = parse_duration(soak) if isinstance(soak, str) else -1.0
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= 3600:
+            return _error(400, "bad request", 'soak: a duration up to 1h, like "30s"')
+        status, detail = self.control.drill(request.match_info["name"], kind, reason, seconds)
+        if status == 202:
+            return web.json_response({"drill": detail}, status=202)
+        return _error(status, {404: "not found", 409: "conflict"}.get(status, "error"), detail)
+
+    async def drills(self, _: web.Request) -> web.Response:
+        return _ok({"drills": self.control.drill_reports()})
+
+    async def one_drill(self, request: web.Request) -> web.Response:
+        found = self.control.drill_reports(request.match_info["id"])
+        if not found:
+            return _error(404, "not found", f"no drill {request.match_info['id']!r}")
+        return _ok(found[0])
 
     async def explain(self, request: web.Request) -> web.Response:
         found = self.control.explain(request.match_info["name"])

@@ -65,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="who did what, when, why (newest first)")
     au.add_argument("--limit", type=int, default=50)
     au.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
+    dr = sub.add_parser("drill", help="run a DR drill through the daemon and write its report")
+    dr.add_argument("service")
+    dr.add_argument("--kind", choices=("readiness", "full"), default="readiness")
+    dr.add_argument("--soak", default="30s", help="full: how long to stay on the standby")
+    dr.add_argument("--reason", default="scheduled drill")
+    dr.add_argument("--report-dir", type=Path, default=Path("."))
+    dr.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
+    dr.add_argument("--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)")
     nt = sub.add_parser("notify-test", help="send a test event to every notification sink")
     nt.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
     nt.add_argument("--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)")
@@ -305,6 +313,35 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drill(args: argparse.Namespace) -> int:
+    """Start the drill, wait for it, write DIR/drill-ID.{json,md,html}; 0 passed, else 1."""
+    from failoverd.drill import report
+
+    api = args.api.rstrip("/")
+    body = {"kind": args.kind, "reason": args.reason, "soak": args.soak}
+    code, data = _request(f"{api}/v1/services/{args.service}/drill", "POST", body,
+                          _token(args.token_file))  # fmt: skip
+    if code != 202:
+        print(f"failoverd: drill refused ({code}): {data.get('detail') or data.get('error')}",
+              file=sys.stderr)  # fmt: skip
+        return 2 if code in (400, 401, 404) else 1
+    drill_id = data["drill"]
+    print(f"drill {drill_id} ({args.kind}) of {args.service} started", flush=True)
+    while True:
+        code, found = _request(f"{api}/v1/drills/{drill_id}")
+        if code == 200 and found["outcome"] != "running":
+            break
+        time.sleep(1.0)
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    base = args.report_dir / f"drill-{drill_id}"
+    base.with_suffix(".json").write_text(report.as_json(found))
+    base.with_suffix(".md").write_text(report.as_markdown(found))
+    base.with_suffix(".html").write_text(report.as_html(found))
+    print(report.headline(found))
+    print(f"report: {base}.json, .md, .html")
+    return 0 if found["outcome"] == "passed" else 1
+
+
 _HANDLERS = {
     "validate": lambda args: 0 if _validate(args.config) else 2,
     "schema": _schema,
@@ -313,6 +350,7 @@ _HANDLERS = {
     "status": _status,
     "notify-test": _notify_test,
     "explain": _explain,
+    "drill": _drill,
     "audit": _audit,
 }
 

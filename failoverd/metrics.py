@@ -106,6 +106,18 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.drills = Counter(
+            "failoverd_drills",
+            "DR drills by kind and outcome",
+            ["service", "kind", "outcome"],
+            registry=r,
+        )
+        self.drill_last_success = Gauge(
+            "failoverd_drill_last_success_timestamp_seconds",
+            "When the last drill of this kind passed",
+            ["service", "kind"],
+            registry=r,
+        )
         self.witness_age = Gauge(
             "failoverd_witness_age_seconds",
             "How old a witness's verdict was when this daemon last read it",

@@ -82,7 +82,7 @@ class ServiceRunner:
         self.name, self.cfg, self.record = name, cfg, record
         self.replication = replication
         self.policy = policy_of(cfg)
-        self.bound, self.switch = bound, switch
+        self.bound, self.switch, self.steps = bound, switch, steps
         self.metrics, self.persistence, self.clock, self.notify = (
             metrics,
             persistence,
@@ -248,13 +248,13 @@ class ServiceRunner:
 
     def command(
         self, verb: machine.Command, reason: str, force: bool = False,
-        pause_for: float | None = None,
+        pause_for: float | None = None, trigger: machine.Trigger = "manual",
     ) -> Decision:  # fmt: skip
         """An operator's command: the machine's decision, applied unless it was rejected."""
         now = self.clock.wall()
         until = now + pause_for if pause_for is not None else None
         decision = machine.on_command(
-            self.record.machine, verb, now, reason, self.policy, force, until
+            self.record.machine, verb, now, reason, self.policy, force, until, trigger
         )
         if not decision.rejected:
             self.apply(decision)

@@ -94,7 +94,8 @@ class StepBook:
             "FAILOVERD_FROM": plan.source, "FAILOVERD_TO": plan.target,
         }  # fmt: skip
 
-    async def _scale(self, scales: list[config.ScaleStep], wait: bool) -> None:
+    async def scale(self, scales: list[config.ScaleStep], wait: bool) -> None:
+        """Scale each workload (and wait until ready): a prepare step, or a drill's."""
         for s in scales:
             api = await self.clusters.api(s.cluster)
             await kube.scale(api, s.kind, s.namespace, s.name, s.replicas)
@@ -117,7 +118,7 @@ class StepBook:
         """Stop the side losing traffic from taking writes: scale to 0 (and wait), run the command."""
         fence, _ = self.sections(plan.kind)
         assert fence is not None
-        await self._scale(fence.scale, wait=True)
+        await self.scale(fence.scale, wait=True)
         if fence.command is not None:
             await self._command(fence.command, plan, step, plan.source)
 
@@ -151,7 +152,7 @@ class StepBook:
         assert prepare is not None
         if prepare.restore is not None:
             await self.restore(prepare.restore, plan, step)
-        await self._scale(prepare.scale, wait=True)
+        await self.scale(prepare.scale, wait=True)
         if prepare.command is not None:
             await self._command(prepare.command, plan, step, plan.target)
 

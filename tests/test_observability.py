@@ -97,7 +97,7 @@ async def test_a_running_daemons_metrics_pass_promtool_and_hold_every_dashboard_
     assert not sorted(m for m in rule_metrics if m not in exposed)
 
 
-@pytest.mark.parametrize("unit", ["failoverd.service"])
+@pytest.mark.parametrize("unit", ["failoverd.service", "failoverd-drill.service"])
 def test_the_systemd_unit_is_hardened(unit):
     analyze = tool("systemd-analyze")
     out = subprocess.run([analyze, "security", "--offline=true", str(ROOT / "systemd" / unit)],
@@ -105,3 +105,19 @@ def test_the_systemd_unit_is_hardened(unit):
     m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout + out.stderr)
     assert m, out.stdout + out.stderr
     assert float(m.group(1)) <= 2.0, out.stdout
+
+
+def test_the_drill_timer_is_weekly_randomized_and_persistent():
+    timer = (ROOT / "systemd" / "failoverd-drill.timer").read_text()
+    for line in ("OnCalendar=weekly", "RandomizedDelaySec=1h", "Persistent=true"):
+        assert f"\n{line}\n" in timer
+
+
+@pytest.mark.parametrize("manifest", sorted((ROOT / "config" / "kubernetes").glob("*.yaml")),
+                         ids=lambda p: p.name)  # fmt: skip
+def test_kubernetes_manifests_pass_kubernetes_validate_strict(manifest):
+    validate = shutil.which("kubernetes-validate") or str(
+        ROOT / ".venv" / "bin" / "kubernetes-validate"
+    )
+    out = subprocess.run([validate, "--strict", str(manifest)], capture_output=True, text=True)
+    assert out.returncode == 0 and "passed" in out.stdout, out.stdout + out.stderr

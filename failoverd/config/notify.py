@@ -22,7 +22,7 @@ EventName = Literal[
     "failback_started", "failback_finished", "failback_failed",
     "blocked", "blocked_cleared", "standby_down", "forced_move",
     "rpo_objective_exceeded", "rpo_objective_met", "test",
-    "failover_proposed", "proposal_withdrawn",
+    "failover_proposed", "proposal_withdrawn", "drill_finished",
 ]  # fmt: skip
 EVENTS: tuple[str, ...] = get_args(EventName)
 

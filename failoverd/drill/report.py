@@ -40,7 +40,9 @@ def headline(r: dict[str, Any]) -> str:
     if r.get("failback_rto_seconds") is not None:
         bits.append(f"failback RTO {_s(r['failback_rto_seconds'])}")
     if r.get("projected_rto_seconds") is not None:
-        bits.append(f"projected RTO {_s(r['projected_rto_seconds'])} (objective {_s(obj.get('rto'))})")
+        bits.append(
+            f"projected RTO {_s(r['projected_rto_seconds'])} (objective {_s(obj.get('rto'))})"
+        )
     if r.get("rpo_seconds") is not None:
         bits.append(f"RPO {_s(r['rpo_seconds'])} (objective {_s(obj.get('rpo'))})")
     return ", ".join(bits)
@@ -63,14 +65,17 @@ def as_markdown(r: dict[str, Any]) -> str:
 def _svg(r: dict[str, Any]) -> str:
     """A bar per check on a time axis; the objective RTO and the achieved/projected RTO as lines."""
     checks = r.get("checks", [])
-    t0 = min((c.get("started") or r["started"] for c in checks), default=r["started"])
+    t0: float = min((c.get("started") or r["started"] for c in checks), default=r["started"])
     ends = [(c.get("started") or t0) + (c.get("duration_seconds") or 0) for c in checks]
     rto = r.get("rto_seconds") or r.get("projected_rto_seconds")
     objective = (r.get("objectives") or {}).get("rto")
-    span = max([*(e - t0 for e in ends), rto or 0, objective or 0, 1.0]) * 1.08
+    span = float(max([*(e - t0 for e in ends), rto or 0, objective or 0, 1.0])) * 1.08
     width, left, row = 900, 210, 26
     height = 40 + row * len(checks) + 30
-    x = lambda sec: left + (width - left - 20) * sec / span  # noqa: E731
+
+    def x(sec: float) -> float:
+        return left + (width - left - 20) * sec / span
+
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">']  # fmt: skip
     for i in range(6):  # the axis
@@ -88,15 +93,20 @@ def _svg(r: dict[str, Any]) -> str:
     for value, label, colour in ((objective, "objective RTO", "#9a6700"),
                                  (rto, "RTO" if r.get("rto_seconds") else "projected RTO", "#0969da")):  # fmt: skip
         if value:
+            near_end = x(value) > width - 160  # keep the label inside the picture
+            anchor, tx = ("end", x(value) - 4) if near_end else ("start", x(value) + 4)
             out.append(f'<line x1="{x(value):.1f}" y1="24" x2="{x(value):.1f}" y2="{height - 24}" '
                        f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>'
-                       f'<text x="{x(value) + 4:.1f}" y="20" fill="{colour}">{label} {_s(value)}</text>')  # fmt: skip
+                       f'<text x="{tx:.1f}" y="20" text-anchor="{anchor}" fill="{colour}">'
+                       f'{label} {_s(value)}</text>')  # fmt: skip
     out.append("</svg>")
     return "".join(out)
 
 
 def as_html(r: dict[str, Any]) -> str:
-    colour = {"passed": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700"}.get(r["outcome"], "#6e7781")
+    colour = {"passed": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700"}.get(
+        r["outcome"], "#6e7781"
+    )
     rows = "".join(
         f"<tr><td>{html.escape(c['name'])}</td><td class={'ok' if c['ok'] else 'bad'}>"
         f"{'pass' if c['ok'] else 'FAIL'}</td><td>{_s(c.get('duration_seconds'))}</td>"
@@ -112,7 +122,7 @@ table{{border-collapse:collapse}}td,th{{text-align:left;padding:.2rem .6rem;bord
 .ok{{color:#1a7f37;font-weight:600}}.bad{{color:#cf222e;font-weight:600}}.muted{{color:#57606a}}</style>
 </head><body>
 <h1>{html.escape(headline(r))}</h1>{why}
-<p class=muted>drill {html.escape(r['id'])} · started {_when(r.get('started'))} · finished {_when(r.get('finished'))} · reason: {html.escape(r.get('reason') or '-')}</p>
+<p class=muted>drill {html.escape(r["id"])} · started {_when(r.get("started"))} · finished {_when(r.get("finished"))} · reason: {html.escape(r.get("reason") or "-")}</p>
 {_svg(r)}
 <table><thead><tr><th>check</th><th>result</th><th>duration</th><th>detail</th></tr></thead><tbody>{rows}</tbody></table>
 </body></html>

@@ -22,14 +22,14 @@ from typing import Any
 
 from failoverd import kube, machine
 from failoverd.errors import ActionError
-from failoverd.machine import SIDES, State, other
+from failoverd.machine import State, other
 from failoverd.service import ServiceRunner
 from failoverd.store.records import DrillCheck, DrillRecord
 
 POLL = 0.25  # seconds between looks at the service while a drill waits on it
 
 
-class Interrupted(Exception):  # noqa: N818 (the drill's outcome)
+class Interrupted(Exception):
     pass
 
 
@@ -120,7 +120,9 @@ class DrillRunner:
             return "failed"
         return "passed"
 
-    async def _check(self, d: DrillRecord, name: str, fn: Callable[[], Awaitable[str]]) -> DrillCheck:
+    async def _check(
+        self, d: DrillRecord, name: str, fn: Callable[[], Awaitable[str]]
+    ) -> DrillCheck:
         """Run one check, timed; an ActionError is a failed check with the system's words."""
         r = self.runner
         c = DrillCheck(name, ok=False, started=r.clock.wall())
@@ -132,6 +134,8 @@ class DrillRunner:
         c.duration_seconds = round(r.clock.monotonic() - t0, 4)
         d.checks.append(c)
         await r.persistence.durable()
+        r.log.info("drill_check", drill=d.id, check=name, ok=c.ok, detail=c.detail,
+                   duration_seconds=c.duration_seconds)  # fmt: skip
         return c
 
     # ----------------------------------------------------------------- readiness
@@ -175,7 +179,11 @@ class DrillRunner:
     async def _prepare(self, d: DrillRecord, target: str) -> DrillCheck | None:
         """warm/cold: scale the idle side up and wait ready (undone afterwards)."""
         r = self.runner
-        cfg = r.cfg.prepare if target == "standby" else (r.cfg.failback.prepare if r.cfg.failback else None)
+        cfg = (
+            r.cfg.prepare
+            if target == "standby"
+            else (r.cfg.failback.prepare if r.cfg.failback else None)
+        )
         if r.cfg.mode == "hot" or cfg is None or not cfg.scale:
             return None
         for s in cfg.scale:  # journal what to restore before touching anything
@@ -188,7 +196,9 @@ class DrillRunner:
         async def scale_up() -> str:
             async with asyncio.timeout(cfg.timeout):
                 await r.steps.scale(cfg.scale, wait=True)
-            return ", ".join(f"{s.kind} {s.namespace}/{s.name} {s.replicas} ready" for s in cfg.scale)
+            return ", ".join(
+                f"{s.kind} {s.namespace}/{s.name} {s.replicas} ready" for s in cfg.scale
+            )
 
         return await self._check(d, f"prepare the {target} (scale up, ready)", scale_up)
 
@@ -262,9 +272,9 @@ class DrillRunner:
                                    detail=f"{d.soak_seconds:g}s, the primary healthy throughout"))  # fmt: skip
 
 
-def report(d: DrillRecord) -> dict[str, Any]:
+def as_report(d: DrillRecord) -> dict[str, Any]:
     """The drill as /v1/drills/ID serves it."""
     return asdict(d)
 
 
-__all__ = ["SIDES", "DrillRunner", "report"]
+__all__ = ["DrillRunner", "as_report"]

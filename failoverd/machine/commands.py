@@ -16,6 +16,7 @@ from failoverd.machine.state import (
     ServiceState,
     Side,
     State,
+    Trigger,
     other,
 )
 
@@ -88,6 +89,7 @@ def may_replicate(st: ServiceState, plan_in_flight: bool, policy: Policy | None 
 def on_command(
     st: ServiceState, command: Command, now: float, reason: str = "",
     policy: Policy | None = None, force: bool = False, until: float | None = None,
+    trigger: Trigger = "manual",
 ) -> Decision:  # fmt: skip
     """An operator's command; `rejected` when it is not allowed in the current state.
 
@@ -103,7 +105,7 @@ def on_command(
     if command in ("approve", "reject"):
         return _answer(st, command, now, why, policy, force)
     if command in ("failover", "failback"):
-        return _move(st, command, now, why, policy, force)
+        return _move(st, command, now, why, policy, force, trigger)
     busy = st.state in (State.FAILING_OVER, State.FAILING_BACK)
     if command == "pause":
         if busy or (st.state == State.PAUSED and until is None):
@@ -117,8 +119,9 @@ def on_command(
 
 
 def _move(
-    st: ServiceState, command: Command, now: float, why: str, policy: Policy, force: bool
-) -> Decision:
+    st: ServiceState, command: Command, now: float, why: str, policy: Policy, force: bool,
+    trigger: Trigger = "manual",
+) -> Decision:  # fmt: skip
     if st.state in (State.FAILING_OVER, State.FAILING_BACK):
         return Decision(st, (), f"a {st.state} plan is already running", rejected=True)
     want: Side = "primary" if command == "failover" else "standby"
@@ -134,10 +137,10 @@ def _move(
     st = replace(st, proposed_at=None)
     kind: PlanKind = "failover" if command == "failover" else "failback"
     if not ready(st, target, policy):
-        d = _plan(st, kind, "manual", f"manual {command}, FORCED onto a {target} that "
+        d = _plan(st, kind, trigger, f"{trigger} {command}, FORCED onto a {target} that "
                   f"is not ready{why}", now, forced=True)  # fmt: skip
         return replace(d, actions=(*d.actions, Notify("forced_move", d.reason)))
-    return _plan(st, kind, "manual", f"manual {command}{why}", now)
+    return _plan(st, kind, trigger, f"{trigger} {command}{why}", now)
 
 
 def _answer(

@@ -100,7 +100,7 @@ def _plan(
     forced: bool = False,
 ) -> Decision:  # fmt: skip
     target = other(st.active)
-    started = st.last_ok_at[st.active] if trigger == "auto" else None
+    started = st.last_ok_at[st.active] if trigger == "auto" else None  # drills time from now
     state = State.FAILING_OVER if kind == "failover" else State.FAILING_BACK
     new = replace(
         st,

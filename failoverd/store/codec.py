@@ -13,7 +13,15 @@ from dataclasses import asdict, fields
 from typing import Any, cast
 
 from failoverd.machine import Blocked, ServiceState, Side, State
-from failoverd.store.records import Event, JobRecord, PlanRecord, ServiceRecord, Step
+from failoverd.store.records import (
+    DrillCheck,
+    DrillRecord,
+    Event,
+    JobRecord,
+    PlanRecord,
+    ServiceRecord,
+    Step,
+)
 
 SCHEMA_VERSION = 3  # what this version writes
 WHOLE_FILE_SCHEMA = 2  # the last schema that kept every service in the one file
@@ -83,6 +91,15 @@ def job_from_dict(d: dict[str, Any]) -> JobRecord:
     return JobRecord(**_known(JobRecord, d))
 
 
+def drill_to_dict(d: DrillRecord) -> dict[str, Any]:
+    return asdict(d)
+
+
+def drill_from_dict(d: dict[str, Any]) -> DrillRecord:
+    checks = [DrillCheck(**_known(DrillCheck, c)) for c in d.get("checks", [])]
+    return DrillRecord(**{**_known(DrillRecord, d), "checks": checks})
+
+
 def record_to_dict(r: ServiceRecord) -> dict[str, Any]:
     return {
         "machine": machine_to_dict(r.machine),
@@ -90,6 +107,8 @@ def record_to_dict(r: ServiceRecord) -> dict[str, Any]:
         "last_failover": plan_to_dict(r.last_failover) if r.last_failover else None,
         "history": [event_to_dict(e) for e in r.history],
         "replication": {name: job_to_dict(j) for name, j in r.replication.items()},
+        "drill": drill_to_dict(r.drill) if r.drill else None,
+        "drills": [drill_to_dict(d) for d in r.drills],
     }
 
 
@@ -100,6 +119,8 @@ def record_from_dict(d: dict[str, Any]) -> ServiceRecord:
         last_failover=plan_from_dict(d["last_failover"]) if d.get("last_failover") else None,
         history=[event_from_dict(e) for e in d.get("history", [])],
         replication={n: job_from_dict(j) for n, j in d.get("replication", {}).items()},
+        drill=drill_from_dict(d["drill"]) if d.get("drill") else None,
+        drills=[drill_from_dict(x) for x in d.get("drills", [])],
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from failoverd.machine import PlanKind, ServiceState, Side, StartPlan, Trigger, other
 
@@ -92,6 +92,40 @@ class JobRecord:
 
 
 @dataclass
+class DrillCheck:
+    """One check of a drill, timed."""
+
+    name: str
+    ok: bool
+    started: float | None = None
+    duration_seconds: float | None = None
+    detail: str | None = None
+
+
+@dataclass
+class DrillRecord:
+    """A drill, journaled as it goes (a crash undoes what it changed) and kept as its report."""
+
+    id: str
+    service: str
+    kind: str  # readiness | full
+    reason: str
+    started: float
+    outcome: str = "running"  # running | passed | failed | interrupted | blocked
+    finished: float | None = None
+    objectives: dict[str, float | None] = field(default_factory=dict)
+    checks: list[DrillCheck] = field(default_factory=list)
+    rto_seconds: float | None = None
+    failback_rto_seconds: float | None = None
+    projected_rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    soak_seconds: float = 30.0
+    plans: list[str] = field(default_factory=list)
+    undo: list[dict[str, Any]] = field(default_factory=list)  # what to put back (warm scale-ups)
+    error: str | None = None
+
+
+@dataclass
 class ServiceRecord:
     """One service's persisted part. `plan` is the journal of a plan in flight, else None."""
 
@@ -100,6 +134,8 @@ class ServiceRecord:
     last_failover: PlanRecord | None = None
     history: list[Event] = field(default_factory=list)
     replication: dict[str, JobRecord] = field(default_factory=dict)
+    drill: DrillRecord | None = None  # the drill in flight
+    drills: list[DrillRecord] = field(default_factory=list)  # the last ones, newest first
 
     def add_event(self, event: Event) -> None:
         self.history.insert(0, event)

@@ -33,6 +33,13 @@ class Switch(Protocol):
     def describe(self, side: Side) -> str:
         """Where `side` sends traffic, in words for logs and the status."""
 
+    async def drill_check(self, token: str) -> str:
+        """Prove the credentials can change what this switch controls, without touching it.
+
+        DNS: write a TXT record `_failoverd-drill.NAME`, read it back, delete it. A load
+        balancer: read the listener (no weight changes). Raises ActionError on any failure.
+        """
+
     @property
     def switch_timeout(self) -> float:
         """The longest one switch() may take (Route 53 waits until its change is INSYNC)."""
@@ -54,6 +61,9 @@ class NoSwitch:
 
     def describe(self, side: Side) -> str:
         return "nothing (observe-only)"
+
+    async def drill_check(self, token: str) -> str:
+        raise PermanentError("observe-only: there is no traffic switch to drill")
 
 
 def side_of(values: list[str], primary: list[str], standby: list[str]) -> Side | None:

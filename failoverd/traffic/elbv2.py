@@ -55,6 +55,15 @@ class Elbv2Switch:
                     return {action["TargetGroupArn"]: 1}
         return {}
 
+    async def drill_check(self, token: str) -> str:
+        """The listener read with the switch's credentials; no weight is changed."""
+        weights = await self.weights()
+        missing = [g for g in (self.spec.primary_target_group, self.spec.standby_target_group)
+                   if g not in weights]  # fmt: skip
+        if missing:
+            raise PermanentError(f"elbv2: the listener does not forward to {missing}")
+        return f"listener {self.spec.listener_arn} readable, forwards to both target groups"
+
     async def current(self) -> Side | None:
         w = await self.weights()
         p, s = w.get(self.spec.primary_target_group, 0), w.get(self.spec.standby_target_group, 0)

@@ -80,6 +80,29 @@ class Rfc2136Switch:
             raise TransientError(f"{self.spec.server} answered {dns.rcode.to_text(answer.rcode())}")
         return rrset_values(answer, self.name.to_text(), self.spec.type)
 
+    async def drill_check(self, token: str) -> str:
+        """A TXT `_failoverd-drill.NAME` written, read back and deleted with the same key."""
+        name = dns.name.from_text("_failoverd-drill", self.name)
+        add = dns.update.UpdateMessage(self.zone, keyring=self.key)
+        add.replace(name, 5, "TXT", f'"{token}"')
+        await self._expect_noerror(add, f"the UPDATE of {name}")
+        answer = await self._send(dns.message.make_query(name, "TXT"))
+        values = rrset_values(answer, name.to_text(), "TXT")
+        delete = dns.update.UpdateMessage(self.zone, keyring=self.key)
+        delete.delete(name)
+        await self._expect_noerror(delete, f"the delete of {name}")
+        if values != [token]:
+            raise TransientError(
+                f"{self.spec.server} answers {values} for {name}, not the drill's token"
+            )
+        return f"{name} TXT written, read back and deleted on {self.spec.server}"
+
+    async def _expect_noerror(self, msg: dns.message.Message, what: str) -> None:
+        rcode = (await self._send(msg)).rcode()
+        if rcode != dns.rcode.NOERROR:
+            text = f"{self.spec.server} answered {dns.rcode.to_text(rcode)} to {what}"
+            raise (PermanentError if rcode in _PERMANENT else TransientError)(text)
+
     async def current(self) -> Side | None:
         return side_of(await self._values(), self.spec.primary, self.spec.standby)
 

@@ -72,6 +72,34 @@ class Route53Switch:
                 return [r["Value"].strip('"') for r in rrset.get("ResourceRecords", [])]
         return None
 
+    async def drill_check(self, token: str) -> str:
+        """A TXT `_failoverd-drill.NAME` UPSERTed (INSYNC), read back and deleted."""
+        name = f"_failoverd-drill.{self.name}"
+        rrset = {
+            "Name": name,
+            "Type": "TXT",
+            "TTL": 5,
+            "ResourceRecords": [{"Value": f'"{token}"'}],
+        }
+        for action in ("UPSERT", "DELETE"):
+            got: dict[str, Any] = await aws.call(
+                "route53 ChangeResourceRecordSets", self.client.change_resource_record_sets,
+                HostedZoneId=self.spec.hosted_zone_id,
+                ChangeBatch={"Comment": "failoverd drill", "Changes": [{"Action": action, "ResourceRecordSet": rrset}]},
+            )  # fmt: skip
+            await self._wait_insync(got["ChangeInfo"]["Id"], got["ChangeInfo"]["Status"])
+            if action == "UPSERT":
+                listed = await aws.call(
+                    "route53 ListResourceRecordSets", self.client.list_resource_record_sets,
+                    HostedZoneId=self.spec.hosted_zone_id, StartRecordName=name,
+                    StartRecordType="TXT", MaxItems="1",
+                )  # fmt: skip
+                values = [v["Value"].strip('"') for s in listed.get("ResourceRecordSets", [])
+                          if s["Name"].rstrip(".") == name.rstrip(".") for v in s.get("ResourceRecords", [])]  # fmt: skip
+                if values != [token]:
+                    raise TransientError(f"route53 has {values} for {name}, not the drill's token")
+        return f"{name} TXT written (INSYNC), read back and deleted in {self.spec.hosted_zone_id}"
+
     async def current(self) -> Side | None:
         values = await self._values()
         return side_of(values, self.spec.primary, self.spec.standby) if values else None
