@@ -30,8 +30,7 @@ from failoverd import (
 from failoverd.api import ApiServer, OperatorCommand, make_app
 from failoverd.audit import AuditLog
 from failoverd.clock import SYSTEM, Clock
-from failoverd.drill import DrillRunner, as_report
-from failoverd.drill import report as drill_report
+from failoverd.drill import DrillDesk
 from failoverd.kube import Clusters
 from failoverd.machine import SIDES, Decision
 from failoverd.metrics import Metrics
@@ -43,7 +42,6 @@ from failoverd.service import ServiceRunner
 from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord, Store
 from failoverd.store.codec import event_to_dict
-from failoverd.store.records import DrillRecord
 
 ADOPT_DEADLINE = 10.0  # seconds for asking every switch where traffic points, all together
 
@@ -61,7 +59,6 @@ class Daemon:
         self.records: dict[str, ServiceRecord] = {}
         self.persistence: dict[str, ServicePersistence] = {}
         self.runners: dict[str, ServiceRunner] = {}
-        self.drills: dict[str, DrillRunner] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.log = logs.get()
         self.stop_event = asyncio.Event()
@@ -73,6 +70,7 @@ class Daemon:
                               self.store, self.log, clock.wall)  # fmt: skip
         self.notifier = Notifier(build_sinks(cfg.notify), self.store, self.metrics,
                                  self.log, wall=clock.wall)  # fmt: skip
+        self.drill_desk = DrillDesk(self.metrics, self.notifier, self.audit, clock, self.log)
         self._reloading = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
 
@@ -126,45 +124,10 @@ class Daemon:
         return decision
 
     def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
-        """Start a drill: (202, its id), (404 | 409, why)."""
-        runner = self.runners.get(service)
-        if runner is None:
-            return 404, f"no service named {service!r}"
-        drills = self.drills.setdefault(service, DrillRunner(runner, self._drill_done))
-        drills.runner = runner  # the service's runner after a reload
-        if drills.busy or runner.record.drill is not None:
-            return 409, "a drill is already running"
-        if runner.plans.task is not None and not runner.plans.task.done():
-            return 409, "a plan is running"
-        if runner.policy.observe_only:
-            return 409, "this instance only observes: it cannot drill"
-        d = drills.start(kind, reason, soak)
-        self.audit.record(
-            "operator", f"drill_{kind}", service, "started", reason=reason, drill=d.id
-        )
-        return 202, d.id
-
-    def _drill_done(self, d: DrillRecord) -> None:
-        self.metrics.drills.labels(d.service, d.kind, d.outcome).inc()
-        if d.outcome == "passed":
-            self.metrics.drill_last_success.labels(d.service, d.kind).set(d.finished or 0)
-        message = drill_report.headline(as_report(d))
-        self.notifier.emit("drill_finished", d.service, message, {
-            "drill": d.id, "kind": d.kind, "outcome": d.outcome, "error": d.error,
-            "rto_seconds": d.rto_seconds, "failback_rto_seconds": d.failback_rto_seconds,
-            "projected_rto_seconds": d.projected_rto_seconds, "rpo_seconds": d.rpo_seconds,
-        })  # fmt: skip
-        self.audit.record("failoverd", f"drill_{d.kind}", d.service, d.outcome, drill=d.id,
-                          reason=d.error)  # fmt: skip
+        return self.drill_desk.start(self.runners.get(service), service, kind, reason, soak)
 
     def drill_reports(self, drill_id: str | None = None) -> list[dict[str, Any]]:
-        """Drills newest first (the one with `drill_id` only, when given)."""
-        found = []
-        for rec in self.records.values():
-            for d in ([rec.drill] if rec.drill else []) + rec.drills:
-                if drill_id is None or d.id == drill_id:
-                    found.append(as_report(d))
-        return sorted(found, key=lambda r: r["started"], reverse=True)
+        return self.drill_desk.reports(self.records, drill_id)
 
     def explain(self, service: str) -> dict[str, Any] | None:
         runner = self.runners.get(service)
@@ -268,7 +231,7 @@ class Daemon:
             for name, svc in self.cfg.services.items():
                 self.runners[name] = self._build_runner(name, svc, self.clusters)
             await asyncio.gather(*(r.adopt(ADOPT_DEADLINE) for r in self.runners.values()))
-            await self._drills_cut_short()
+            await self.drill_desk.cut_short(self.runners)
             await asyncio.gather(*(p.flush() for p in self.persistence.values()))
             host, port = self.cfg.api.host_port
             self.api = ApiServer(
@@ -292,28 +255,9 @@ class Daemon:
         self.log.info("started", services=sorted(self.runners), api=self.cfg.api.listen,
                       state=str(self.cfg.state.path))  # fmt: skip
 
-    async def _drills_cut_short(self) -> None:
-        """A drill the last run left in flight: put back what it changed, call it interrupted."""
-        for name, runner in self.runners.items():
-            d = runner.record.drill
-            if d is None:
-                continue
-            drills = self.drills.setdefault(name, DrillRunner(runner, self._drill_done))
-            await drills._undo(d)
-            d.outcome, d.error = "interrupted", "failoverd restarted during the drill"
-            d.finished = self.clock.wall()
-            runner.record.drill = None
-            runner.record.drills.insert(0, d)
-            runner.persistence.request()
-            self.log.warning("drill_cut_short", service=name, drill=d.id, undone=not d.undo)
-
     async def stop(self) -> None:
         """Finish the plan steps in flight, save, release everything."""
-        for drills in self.drills.values():
-            if drills.task is not None:
-                drills.task.cancel()
-        await asyncio.gather(*(d.task for d in self.drills.values() if d.task),
-                             return_exceptions=True)  # fmt: skip
+        await self.drill_desk.cancel()
         await asyncio.gather(*(r.stop() for r in self.runners.values()))
         for task in self.tasks.values():
             task.cancel()

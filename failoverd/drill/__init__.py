@@ -1,5 +1,6 @@
-"""DR drills (runner.py) and their reports (report.py): JSON, Markdown, HTML with an SVG."""
+"""DR drills: the runner (runner.py), the daemon's desk (desk.py), the reports (report.py)."""
 
+from failoverd.drill.desk import DrillDesk
 from failoverd.drill.runner import DrillRunner, as_report
 
-__all__ = ["DrillRunner", "as_report"]
+__all__ = ["DrillDesk", "DrillRunner", "as_report"]

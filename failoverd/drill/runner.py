@@ -71,7 +71,7 @@ class DrillRunner:
             r.log.exception("drill_error", drill=drill.id)
             drill.outcome, drill.error = "failed", f"{type(e).__name__}: {e}"
         finally:
-            await self._undo(drill)
+            await self.undo(drill)
         if drill.outcome == "running":
             drill.outcome = self._verdict(drill)
         drill.finished = r.clock.wall()
@@ -202,7 +202,7 @@ class DrillRunner:
 
         return await self._check(d, f"prepare the {target} (scale up, ready)", scale_up)
 
-    async def _undo(self, d: DrillRecord) -> None:
+    async def undo(self, d: DrillRecord) -> None:
         """Put back what the drill changed (also run at start-up for a drill a crash cut short)."""
         if not d.undo:
             return

@@ -1,0 +1,93 @@
+"""The daemon's drill desk: starts drills, books their ends, and cleans up after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from failoverd.audit import AuditLog
+from failoverd.clock import Clock
+from failoverd.drill import report as drill_report
+from failoverd.drill.runner import DrillRunner, as_report
+from failoverd.logs import Logger
+from failoverd.metrics import Metrics
+from failoverd.notify import Notifier
+from failoverd.service import ServiceRunner
+from failoverd.store.records import DrillRecord, ServiceRecord
+
+
+class DrillDesk:
+    def __init__(
+        self, metrics: Metrics, notifier: Notifier, audit: AuditLog, clock: Clock, log: Logger
+    ) -> None:
+        self.metrics, self.notifier, self.audit, self.clock, self.log = (
+            metrics, notifier, audit, clock, log)  # fmt: skip
+        self.drills: dict[str, DrillRunner] = {}
+
+    def _for(self, name: str, runner: ServiceRunner) -> DrillRunner:
+        drills = self.drills.setdefault(name, DrillRunner(runner, self._done))
+        drills.runner = runner  # the service's runner after a reload
+        return drills
+
+    def start(
+        self, runner: ServiceRunner | None, service: str, kind: str, reason: str, soak: float
+    ) -> tuple[int, str]:
+        """Start a drill: (202, its id), (404 | 409, why)."""
+        if runner is None:
+            return 404, f"no service named {service!r}"
+        drills = self._for(service, runner)
+        if drills.busy or runner.record.drill is not None:
+            return 409, "a drill is already running"
+        if runner.plans.task is not None and not runner.plans.task.done():
+            return 409, "a plan is running"
+        if runner.policy.observe_only:
+            return 409, "this instance only observes: it cannot drill"
+        d = drills.start(kind, reason, soak)
+        self.audit.record(
+            "operator", f"drill_{kind}", service, "started", reason=reason, drill=d.id
+        )
+        return 202, d.id
+
+    def _done(self, d: DrillRecord) -> None:
+        self.metrics.drills.labels(d.service, d.kind, d.outcome).inc()
+        if d.outcome == "passed":
+            self.metrics.drill_last_success.labels(d.service, d.kind).set(d.finished or 0)
+        self.notifier.emit("drill_finished", d.service, drill_report.headline(as_report(d)), {
+            "drill": d.id, "kind": d.kind, "outcome": d.outcome, "error": d.error,
+            "rto_seconds": d.rto_seconds, "failback_rto_seconds": d.failback_rto_seconds,
+            "projected_rto_seconds": d.projected_rto_seconds, "rpo_seconds": d.rpo_seconds,
+        })  # fmt: skip
+        self.audit.record("failoverd", f"drill_{d.kind}", d.service, d.outcome, drill=d.id,
+                          reason=d.error)  # fmt: skip
+
+    @staticmethod
+    def reports(records: dict[str, ServiceRecord], drill_id: str | None) -> list[dict[str, Any]]:
+        """Drills newest first (the one with `drill_id` only, when given)."""
+        found = [
+            as_report(d)
+            for rec in records.values()
+            for d in ([rec.drill] if rec.drill else []) + rec.drills
+            if drill_id is None or d.id == drill_id
+        ]
+        return sorted(found, key=lambda r: r["started"], reverse=True)
+
+    async def cut_short(self, runners: dict[str, ServiceRunner]) -> None:
+        """A drill the last run left in flight: put back what it changed, call it interrupted."""
+        for name, runner in runners.items():
+            d = runner.record.drill
+            if d is None:
+                continue
+            await self._for(name, runner).undo(d)
+            d.outcome, d.error = "interrupted", "failoverd restarted during the drill"
+            d.finished = self.clock.wall()
+            runner.record.drill = None
+            runner.record.drills.insert(0, d)
+            runner.persistence.request()
+            self.log.warning("drill_cut_short", service=name, drill=d.id, undone=not d.undo)
+
+    async def cancel(self) -> None:
+        """Shutdown: drills in flight stop (and put back what they changed)."""
+        tasks = [d.task for d in self.drills.values() if d.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
