@@ -101,9 +101,12 @@ def daemon_config(
 ) -> dict[str, Any]:
     token = tmp / "token"
     token.write_text("bench")
-    traffic = {"rfc2136": {"server": bind.server, "zone": lab.ZONE, "name": lab.RECORD, "ttl": 5,
-                           "primary": [lab.PRIMARY_IP], "standby": [lab.STANDBY_IP],
-                           "tsig": {"name": lab.KEY_NAME, "secret_file": str(bind.key_file)}}}  # fmt: skip
+
+    def traffic(i: int) -> dict[str, Any]:  # each service its own record (no two on one)
+        return {"rfc2136": {"server": bind.server, "zone": lab.ZONE, "name": f"svc{i:04}.{lab.ZONE}",
+                            "ttl": 5, "primary": [lab.PRIMARY_IP], "standby": [lab.STANDBY_IP],
+                            "tsig": {"name": lab.KEY_NAME, "secret_file": str(bind.key_file)}}}  # fmt: skip
+
     return {
         "api": {"listen": f"{lab.LOOPBACK}:{lab.free_port()}", "token_file": str(token)},
         "state": {"path": str(tmp / "state.json")},
@@ -112,7 +115,7 @@ def daemon_config(
             f"svc{i:04}": {
                 "primary": "a",
                 "standby": "b",
-                "traffic": traffic,
+                "traffic": traffic(i),
                 "policy": {"interval": interval},
                 "probes": {
                     side: [{"http": {"url": sink.url("failoverd", f"{i}-{side}"), "timeout": "1s"}}]

@@ -30,8 +30,8 @@ from failoverd import (
 from failoverd.api import ApiServer, OperatorCommand, make_app
 from failoverd.audit import AuditLog
 from failoverd.clock import SYSTEM, Clock
+from failoverd.clusters import Clusters
 from failoverd.drill import DrillDesk
-from failoverd.kube import Clusters
 from failoverd.machine import SIDES, Decision
 from failoverd.metrics import Metrics
 from failoverd.notify import Notifier, build_sinks

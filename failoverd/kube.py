@@ -24,37 +24,18 @@ WorkloadKind = Literal["deployment", "statefulset"]
 ApiClient = k8s.ApiClient
 
 
-class Clusters:
-    """Lazily built, cached API clients for the clusters of the config."""
-
-    def __init__(self, clusters: dict[str, config.ClusterConfig]) -> None:
-        self.configs = clusters
-        self._clients: dict[str, k8s.ApiClient] = {}
-        self._lock = asyncio.Lock()
-
-    async def api(self, name: str) -> k8s.ApiClient:
-        async with self._lock:
-            if name not in self._clients:
-                self._clients[name] = await self._build(self.configs[name])
-            return self._clients[name]
-
-    @staticmethod
-    async def _build(cfg: config.ClusterConfig) -> k8s.ApiClient:
-        try:
-            if cfg.in_cluster:
-                configuration = k8s.Configuration()
-                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-                return k8s.ApiClient(configuration)
-            return await k8s_config.new_client_from_config(
-                config_file=cfg.kubeconfig, context=cfg.context
-            )
-        except (k8s_config.ConfigException, OSError) as e:
-            raise PermanentError(f"cannot load Kubernetes credentials: {e}") from None
-
-    async def close(self) -> None:
-        for api in self._clients.values():
-            await api.close()
-        self._clients.clear()
+async def build_client(cfg: config.ClusterConfig) -> k8s.ApiClient:
+    """An API client for one cluster: in-cluster credentials or a kubeconfig (and context)."""
+    try:
+        if cfg.in_cluster:
+            configuration = k8s.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return k8s.ApiClient(configuration)
+        return await k8s_config.new_client_from_config(
+            config_file=cfg.kubeconfig, context=cfg.context
+        )
+    except (k8s_config.ConfigException, OSError) as e:
+        raise PermanentError(f"cannot load Kubernetes credentials: {e}") from None
 
 
 def classify(e: BaseException, what: str) -> ActionError:

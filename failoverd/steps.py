@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from failoverd import command, config, kube, machine
+from failoverd import command, config, machine
 from failoverd.clock import SYSTEM, Clock
+from failoverd.clusters import Clusters
 from failoverd.errors import PermanentError
-from failoverd.kube import Clusters
 from failoverd.machine import PlanKind
 from failoverd.plan import RetryPolicy, StepFn
-from failoverd.snapshots import SnapshotStore
 from failoverd.store.records import PlanRecord, Step
 from failoverd.traffic.base import Switch
 
@@ -96,6 +95,8 @@ class StepBook:
 
     async def scale(self, scales: list[config.ScaleStep], wait: bool) -> None:
         """Scale each workload (and wait until ready): a prepare step, or a drill's."""
+        from failoverd import kube  # loaded only where a config scales workloads
+
         for s in scales:
             api = await self.clusters.api(s.cluster)
             await kube.scale(api, s.kind, s.namespace, s.name, s.replicas)
@@ -158,6 +159,9 @@ class StepBook:
 
     async def restore(self, restore: config.RestoreStep, plan: PlanRecord, step: Step) -> None:
         """Apply the newest verified snapshot to the side being prepared (create or patch)."""
+        from failoverd import kube
+        from failoverd.snapshots import SnapshotStore  # boto3 only where a config restores
+
         job = self.cfg.replication[restore.snapshot_job].s3_snapshot
         assert job is not None  # config validation guarantees an s3_snapshot job
         snapshot, refused = await SnapshotStore(job).newest()

@@ -9,8 +9,8 @@ import pytest
 
 from chaos import lab
 from failoverd import aws, config, probes
+from failoverd.clusters import Clusters
 from failoverd.errors import TransientError
-from failoverd.kube import Clusters
 
 
 async def test_hung_aws_calls_do_not_delay_a_probe_that_resolves_a_hostname():

@@ -8,6 +8,7 @@ import pytest
 
 from chaos import lab_kube
 from failoverd import config, kube
+from failoverd.clusters import Clusters
 from failoverd.errors import PermanentError
 from failoverd.probes.kubernetes import KubernetesProbe
 
@@ -17,7 +18,7 @@ async def bj(tmp_path):
     async with lab_kube.cluster("beijing") as c, lab_kube.ReplicaController([c], delay=0.2):
         c.add_deployment("web", 3)
         path = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [c])
-        clusters = kube.Clusters(
+        clusters = Clusters(
             {"beijing": config.ClusterConfig(kubeconfig=str(path), context="beijing")}
         )
         yield c, clusters
@@ -57,7 +58,7 @@ async def test_the_kubernetes_probe_checks_ready_replicas_and_the_api_server(bj)
 async def test_an_unreachable_cluster_is_a_failed_probe_not_a_crash(tmp_path):
     c = lab_kube.Cluster("gone", None, "http://127.0.0.1:9")  # nothing listens on port 9
     path = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [c])
-    clusters = kube.Clusters({"gone": config.ClusterConfig(kubeconfig=str(path), context="gone")})
+    clusters = Clusters({"gone": config.ClusterConfig(kubeconfig=str(path), context="gone")})
     obs = await KubernetesProbe(
         config.KubernetesProbe(cluster="gone", deployment="web"), clusters
     )()

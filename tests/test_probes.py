@@ -9,7 +9,7 @@ import pytest
 
 from chaos import lab
 from failoverd import config, probes
-from failoverd.kube import Clusters
+from failoverd.clusters import Clusters
 
 
 def spec(**kind: dict) -> config.ProbeSpec:

@@ -12,6 +12,7 @@ from moto import mock_aws
 from chaos import lab_aws, lab_kube
 from failoverd import config, kube
 from failoverd.clock import LoopClock
+from failoverd.clusters import Clusters
 from failoverd.errors import PermanentError
 from failoverd.machine import StartPlan
 from failoverd.metrics import Metrics
@@ -181,7 +182,7 @@ def count_writes(cluster: lab_kube.Cluster) -> int:
 async def two_clusters(tmp_path):
     async with lab_kube.cluster("beijing") as bj, lab_kube.cluster("shanghai") as sh:
         path = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [bj, sh])
-        clusters = kube.Clusters(
+        clusters = Clusters(
             {
                 c: config.ClusterConfig(kubeconfig=str(path), context=c)
                 for c in ("beijing", "shanghai")

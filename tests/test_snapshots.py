@@ -11,8 +11,9 @@ import pytest
 from moto import mock_aws
 
 from chaos import lab_aws, lab_kube
-from failoverd import config, kube, snapshots
+from failoverd import config, snapshots
 from failoverd.clock import LoopClock
+from failoverd.clusters import Clusters
 from failoverd.errors import PermanentError
 from failoverd.machine import StartPlan
 from failoverd.plan import PlanRecord, Step
@@ -148,7 +149,7 @@ services:
       snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
 """)
         svc = cfg.services["web"]
-        clusters = kube.Clusters(cfg.clusters)
+        clusters = Clusters(cfg.clusters)
         book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
         assert [s.name for s in book.steps_for("failover")] == ["prepare", "switch", "verify"]
         plan = PlanRecord.new(

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from failoverd import kube, machine
+from failoverd import machine
 from failoverd.errors import ActionError
 from failoverd.machine import State, other
 from failoverd.service import ServiceRunner
@@ -186,6 +186,8 @@ class DrillRunner:
         )
         if r.cfg.mode == "hot" or cfg is None or not cfg.scale:
             return None
+        from failoverd import kube  # only warm/cold services scale
+
         for s in cfg.scale:  # journal what to restore before touching anything
             api = await r.steps.clusters.api(s.cluster)
             wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
@@ -206,6 +208,8 @@ class DrillRunner:
         """Put back what the drill changed (also run at start-up for a drill a crash cut short)."""
         if not d.undo:
             return
+        from failoverd import kube
+
         r = self.runner
         for u in list(d.undo):
             try:

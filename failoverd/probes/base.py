@@ -20,7 +20,7 @@ from failoverd.registry import Registry
 if TYPE_CHECKING:
     import aiohttp
 
-    from failoverd.kube import Clusters
+    from failoverd.clusters import Clusters
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from failoverd.registry import Registry
 
 if TYPE_CHECKING:
-    from failoverd.kube import Clusters
+    from failoverd.clusters import Clusters
 
 Job = Callable[[], Awaitable[str]]
 

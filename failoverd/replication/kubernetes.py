@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from failoverd import kube
+from failoverd.clusters import Clusters
 from failoverd.config import KubernetesSyncJob
 from failoverd.errors import PermanentError
-from failoverd.kube import ApiClient, Clusters, read_objects
+from failoverd.kube import ApiClient, read_objects
 from failoverd.replication.base import JobContext, register
 
 OWNER_LABEL = "failoverd.io/replicated-from"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from failoverd import kube, snapshots
+from failoverd.clusters import Clusters
 from failoverd.config import S3SnapshotJob
 from failoverd.errors import PermanentError
-from failoverd.kube import Clusters
 from failoverd.replication.base import JobContext, register
 
 
