@@ -336,8 +336,11 @@ class Daemon:
 
     async def start(self) -> None:
         self.lines.clear()
+        # FAILOVERD_DAEMON_PYTHON: run the daemon from another install (e.g. a venv with no test
+        # or lint extras, to measure memory as a production install has it)
+        python = os.environ.get("FAILOVERD_DAEMON_PYTHON", sys.executable)
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "failoverd", "run", "-c", str(self.config_path),
+            python, "-m", "failoverd", "run", "-c", str(self.config_path),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

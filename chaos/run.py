@@ -73,7 +73,7 @@ class Run:
         self.second_exit: int | None = None
         self.policy = {"interval": "500ms"} if quick else {}
         self.policy.update(scenario.get("policy", {}))
-        self.probe_timeout = "400ms" if quick else "1s"  # the default, within the interval
+        self.probe_timeout = scenario.get("probe_timeout") or ("400ms" if quick else "1s")
         self.step_failures: list[str] = []
         self.healthz: list[dict[str, Any]] = []
         self.state_dir = tmp
@@ -247,7 +247,10 @@ class Run:
         interval = parse_duration(self.policy.get("interval", "2s"))
         threshold = int(self.policy.get("failure_threshold", DEFAULTS["failure_threshold"]))
         timeout = parse_duration(self.probe_timeout)
-        limit = interval * threshold + timeout if within == "policy" else float(within)
+        fast = self.policy.get("suspect_interval")
+        rounds = (interval + (threshold - 1) * parse_duration(fast) if fast
+                  else interval * threshold)  # fmt: skip
+        limit = rounds + timeout if within == "policy" else float(within)
         detected = plans[0]["_t"] - self.marks["outage"] if plans else None
         measured["detect_seconds"] = detected and round(detected, 3)
         measured["detect_limit_seconds"] = limit

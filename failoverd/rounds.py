@@ -39,20 +39,22 @@ def phase(name: str, interval: float) -> float:
 
 
 async def every(
-    interval: float, offset: float, stopping: asyncio.Event, tick: Callable[[], Awaitable[None]]
+    interval: float, offset: float, stopping: asyncio.Event, tick: Callable[[], Awaitable[float]]
 ) -> None:
     """Call `tick` every `interval` after `offset`, on monotonic deadlines, until `stopping`.
 
     A tick that overruns skips the ticks it ate (never two at once, never a burst to catch up).
+    A tick returns when it wants the next one: sooner than `interval` re-probes that long after
+    the end of this one (a suspect side is confirmed fast), then the cadence resumes.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + offset
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), offset)
     while not stopping.is_set():
-        await tick()
+        step = await tick()
         now = loop.time()
-        deadline = next_deadline(deadline, interval, now)
+        deadline = now + step if step < interval else next_deadline(deadline, interval, now)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), deadline - now)
 

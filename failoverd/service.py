@@ -40,6 +40,8 @@ def policy_of(cfg: ServiceConfig) -> machine.Policy:
         mode=cfg.mode,
         observe_only=bool(cfg.observe_only),
         automation=p.automation,
+        interval=p.interval,
+        suspect_interval=p.suspect_interval,
         approval_timeout=p.approval_timeout,
         on_timeout=p.on_timeout,
     )
@@ -124,8 +126,11 @@ class ServiceRunner:
                 jobs.cancel()
                 await asyncio.gather(jobs, return_exceptions=True)
 
-    async def _tick(self) -> None:
-        """One round; whatever goes wrong in it is logged and counted, and the loop goes on."""
+    async def _tick(self) -> float:
+        """One round; whatever goes wrong in it is logged and counted, and the loop goes on.
+
+        Returns when the next round is due (the machine's `next_interval`).
+        """
         try:
             await self.persistence.flush()  # a save owed from a failing disk, retried each round
             if self.record.machine.blocked == Blocked.SWITCH_UNKNOWN and self.record.plan is None:
@@ -138,6 +143,7 @@ class ServiceRunner:
         else:
             self.last_error = None
             self.last_round_at = self.clock.monotonic()
+        return machine.next_interval(self.record.machine, self.policy)
 
     def health(self, now: float) -> list[str]:
         """What is wrong with this service's supervision now ([] when nothing)."""

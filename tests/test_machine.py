@@ -549,3 +549,16 @@ def test_the_rpo_gate(rpo, waited, then, expected):
     from failoverd.machine import rpo_gate
 
     assert rpo_gate(rpo, 30.0, waited, 120.0, then) == expected
+
+
+def test_a_suspect_serving_side_is_probed_again_sooner():
+    from failoverd.machine import next_interval
+
+    policy = replace(POLICY, interval=2.0, suspect_interval=0.2)
+    st = warmed(policy)
+    assert next_interval(st, policy) == 2.0
+    st, _ = feed(st, [rnd(False)], policy)
+    assert st.state == State.PRIMARY_SUSPECT and next_interval(st, policy) == 0.2
+    st, _ = feed(st, [rnd(True)], policy)
+    assert next_interval(st, policy) == 2.0
+    assert next_interval(st, replace(policy, suspect_interval=None)) == 2.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 import structlog
@@ -259,3 +260,25 @@ def test_every_blocked_reason_says_what_clears_it():
     from failoverd.service import CLEARS_WHEN
 
     assert set(CLEARS_WHEN) == set(Blocked)
+
+
+async def test_with_a_suspect_interval_the_outage_is_confirmed_in_interval_plus_two_short_rounds():
+    switch, health = MemorySwitch(), Health()
+    runner, _, _ = make_runner(switch, health)
+    runner.policy = replace(runner.policy, interval=1.0, suspect_interval=0.2)
+    loop = asyncio.get_running_loop()
+    decided = asyncio.Event()
+    runner.audit = lambda who, action, *a, **k: (
+        decided.set() if action == "failover_started" else None
+    )
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(3.05)  # ready, on the 1 s cadence
+    health.up["primary"] = False
+    t0 = loop.time()
+    await decided.wait()
+    detected = loop.time() - t0
+    await runner.stop()
+    await task
+    await settle(runner)
+    assert detected <= 1.0 + 2 * 0.2 + 0.05, detected
+    assert detected > 0.35, "two fast rounds after the first failed one"

@@ -36,6 +36,7 @@ class Policy(Model):
     approval_timeout: PositiveDuration = 600.0
     on_timeout: Literal["stay", "failover"] = "stay"
     rpo_gate: RpoGate | None = None
+    suspect_interval: PositiveDuration | None = None  # re-probe sooner once a round failed
 
 
 class Objectives(Model):
@@ -68,12 +69,14 @@ class ServiceConfig(Model):
         if self.primary == self.standby:
             raise ValueError("primary and standby must be different sides")
         self._v_acting()
+        spacing = min(self.policy.interval, self.policy.suspect_interval or self.policy.interval)
+        which = "policy.suspect_interval" if spacing < self.policy.interval else "policy.interval"
         for side, specs in (("primary", self.probes.primary), ("standby", self.probes.standby)):
             for i, p in enumerate(specs):
-                if p.spec.timeout > self.policy.interval:
+                if p.spec.timeout > spacing:
                     raise ValueError(
-                        f"probes.{side}[{i}].{p.kind}.timeout {p.spec.timeout:g}s is longer than policy.interval "
-                        f"{self.policy.interval:g}s: rounds would overrun and detection would slow down"
+                        f"probes.{side}[{i}].{p.kind}.timeout {p.spec.timeout:g}s is longer than {which} "
+                        f"{spacing:g}s: rounds would overrun and detection would slow down"
                     )
         for side in ("standby", "primary") if self.mode != "hot" else ():
             if not any(p.spec.role == "cluster" for p in self.probes.of(side)):  # type: ignore[arg-type]

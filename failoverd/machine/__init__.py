@@ -17,6 +17,7 @@ from failoverd.machine.commands import (
 )
 from failoverd.machine.rounds import (
     hold_down_left,
+    next_interval,
     on_round,
     ready,
     round_failed,
@@ -61,6 +62,7 @@ __all__ = [
     "active_after_plan",
     "hold_down_left",
     "may_replicate",
+    "next_interval",
     "on_adopt",
     "on_command",
     "on_plan_done",

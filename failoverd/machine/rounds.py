@@ -217,6 +217,14 @@ def _resume(st: ServiceState, why: str) -> Decision:
     return Decision(replace(fresh, oks=st.oks, fails=st.fails, last_ok_at=st.last_ok_at), (), why)
 
 
+def next_interval(st: ServiceState, policy: Policy) -> float:
+    """When to probe again: sooner while the serving side is suspect (confirm it fast)."""
+    suspect = st.state in (State.PRIMARY_SUSPECT, State.STANDBY_SUSPECT)
+    if policy.suspect_interval is not None and suspect and st.fails[st.active] > 0:
+        return min(policy.suspect_interval, policy.interval)
+    return policy.interval
+
+
 def hold_down_left(st: ServiceState, now: float, policy: Policy) -> float:
     """Seconds before an automatic move is allowed again (0 when none is held)."""
     return _hold_down_left(st, now, policy)

@@ -51,6 +51,8 @@ class Policy:
     mode: Literal["hot", "warm", "cold"] = "hot"
     observe_only: bool = False  # a witness instance: it counts rounds and never moves traffic
     automation: Literal["auto", "propose", "off"] = "auto"
+    interval: float = 2.0
+    suspect_interval: float | None = None  # re-probe this soon once the serving side failed
     approval_timeout: float = 600.0
     on_timeout: Literal["stay", "failover"] = "stay"
 
