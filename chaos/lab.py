@@ -429,6 +429,19 @@ class Daemon:
         return await self.wait()
 
 
+async def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[int, str, str]:
+    """`failoverd ARGS` as an operator runs it: (exit code, stdout, stderr). Never blocks the loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "failoverd", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
 def write_config(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -207,17 +207,13 @@ class _Routes:
         return web.json_response(self.control.status(), dumps=_dumps)
 
     async def view(self, request: web.Request) -> web.Response:
-        view = self.control.view(request.match_info["name"])
-        if view is None:
-            return _error(404, "not found", f"no service named {request.match_info['name']!r}")
-        return _ok(view)
+        return _service_or_404(request, self.control.view(request.match_info["name"]))
 
     async def events(self, request: web.Request) -> web.Response:
-        try:
-            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-        except ValueError:
+        limit = _limit(request)
+        if limit is None:
             return _error(400, "bad request", "limit must be a whole number")
-        return web.json_response({"events": self.control.events(limit)}, dumps=_dumps)
+        return _ok({"events": self.control.events(limit)})
 
     async def command(self, request: web.Request) -> web.Response:
         name, verb = request.match_info["name"], request.match_info["command"]
@@ -294,17 +290,27 @@ class _Routes:
         return _ok(found[0])
 
     async def explain(self, request: web.Request) -> web.Response:
-        found = self.control.explain(request.match_info["name"])
-        if found is None:
-            return _error(404, "not found", f"no service named {request.match_info['name']!r}")
-        return _ok(found)
+        return _service_or_404(request, self.control.explain(request.match_info["name"]))
 
     async def audit(self, request: web.Request) -> web.Response:
-        try:
-            limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-        except ValueError:
+        limit = _limit(request)
+        if limit is None:
             return _error(400, "bad request", "limit must be a whole number")
         return _ok({"audit": self.control.audit_log(limit)})
+
+
+def _limit(request: web.Request) -> int | None:
+    """`?limit=N`, clamped to 1..1000 (100 when absent); None when it is not a number."""
+    try:
+        return max(1, min(1000, int(request.query.get("limit", "100"))))
+    except ValueError:
+        return None
+
+
+def _service_or_404(request: web.Request, found: Any) -> web.Response:
+    if found is None:
+        return _error(404, "not found", f"no service named {request.match_info['name']!r}")
+    return _ok(found)
 
 
 def _ok(body: Any) -> web.Response:

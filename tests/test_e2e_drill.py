@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 import aiohttp
 import dns.message
@@ -16,13 +14,7 @@ from chaos import lab, lab_kube
 pytestmark = pytest.mark.e2e
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "failoverd", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
+cli = lab.cli
 
 
 def drill_txt(bind: lab.Bind) -> list[str]:

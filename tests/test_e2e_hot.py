@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
-import sys
 import time
 
 import aiohttp
@@ -218,13 +215,7 @@ async def test_no_secret_reaches_the_log(daemon, sides, token, http):
     assert "operator_command" in log, "the log was written"
 
 
-async def cli(*args: str, env: dict | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "failoverd", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
+cli = lab.cli
 
 
 async def test_the_cli_client_shows_status_and_sends_commands_with_the_token(daemon, token):
