@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Debian's packages the tests use: bind9 (a real RFC 2136 server: named + tsig-keygen),
-# chromium (the status page in a real browser), prometheus (promtool for the alert rules).
+# chromium (the status page in a real browser), prometheus (promtool for the alert rules),
+# unbound (a caching recursive resolver: the client-seen RTO).
 bind9:
 	@command -v named >/dev/null 2>&1 && command -v tsig-keygen >/dev/null 2>&1 && \
-	  command -v chromium >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || \
+	  command -v chromium >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
+	  { command -v unbound >/dev/null 2>&1 || test -x /usr/sbin/unbound; } || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      bind9 bind9-utils chromium prometheus; }
+	      bind9 bind9-utils chromium prometheus unbound; }
 
 demo: $(STAMP)
 	$(VENV)/bin/failoverd demo

@@ -157,6 +157,67 @@ zone "{ZONE.rstrip(".")}" {{
     return Bind(directory, port, secret)
 
 
+# --------------------------------------------------------------------------- a caching resolver
+
+
+@contextlib.contextmanager
+def unbound(directory: Path, bind: Bind, min_ttl: int = 0) -> Iterator[str]:
+    """Debian's unbound on 127.0.0.1 (a free port) resolving the lab's zone through its BIND,
+    caching answers for their TTL (at least `min_ttl`, as resolvers that clamp TTLs do).
+    Yields its "host:port"."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = directory / "unbound.conf"
+    conf.write_text(f"""server:
+  interface: {LOOPBACK}
+  port: {port}
+  do-daemonize: no
+  use-syslog: no
+  logfile: ""
+  username: ""
+  chroot: ""
+  directory: "{directory}"
+  pidfile: "{directory}/unbound.pid"
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  module-config: "iterator"
+  do-not-query-localhost: no
+  cache-min-ttl: {min_ttl}
+  verbosity: 0
+  local-zone: "test." nodefault
+stub-zone:
+  name: "{ZONE.rstrip(".")}"
+  stub-addr: {LOOPBACK}@{bind.port}
+remote-control:
+  control-enable: no
+""")
+    log = directory / "unbound.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([shutil.which("unbound") or "/usr/sbin/unbound", "-d", "-c", str(conf)],
+                                stdout=out, stderr=out)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # ready when it answers
+            try:
+                q = dns.message.make_query(RECORD, "A")
+                dns.query.udp(q, LOOPBACK, port=port, timeout=0.2)
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"unbound did not start: {log.read_text()}") from None
+        yield f"{LOOPBACK}:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def resolve_through(resolver: str) -> list[str]:
+    """Ask a resolver for the lab's record (it caches the answer for its TTL)."""
+    host, port = resolver.rsplit(":", 1)
+    answer = dns.query.udp(dns.message.make_query(RECORD, "A"), host, port=int(port), timeout=2)
+    return sorted(rd.to_text() for rrset in answer.answer for rd in rrset)
+
+
 # --------------------------------------------------------------------------- HTTP backends
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dns.asyncquery
+import dns.exception
 import dns.message
 import dns.rdatatype
 
@@ -14,3 +16,17 @@ def rrset_values(answer: dns.message.Message, qname: str, rdtype: str) -> list[s
         if rrset.rdtype == wanted and rrset.name.to_text() == qname:
             values += [rd.to_text().strip('"') for rd in rrset]
     return sorted(values)
+
+
+async def resolve(
+    host: str, port: int, qname: str, rdtype: str, timeout: float
+) -> list[str] | None:
+    """What a (recursive) resolver answers for qname/rdtype now; None when it does not answer."""
+    name = qname if qname.endswith(".") else qname + "."
+    try:
+        answer = await dns.asyncquery.udp(
+            dns.message.make_query(name, rdtype), host, port=port, timeout=timeout
+        )
+    except (dns.exception.DNSException, OSError):
+        return None
+    return rrset_values(answer, name, rdtype)

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from failoverd import machine
 from failoverd.clock import Clock
 from failoverd.config import ServiceConfig
+from failoverd.config.common import host_port
+from failoverd.dnsanswer import resolve
 from failoverd.logs import Logger
 from failoverd.machine import Decision, Side, StartPlan
 from failoverd.metrics import Metrics
@@ -40,6 +42,7 @@ class PlanLifecycle:
         self.persistence, self.apply, self.stopping = persistence, apply, stopping
         self.before_plan, self.notify = before_plan, notify
         self.task: asyncio.Task[None] | None = None
+        self.clients: asyncio.Task[None] | None = None  # the client-seen RTO being measured
 
     def start(self, action: StartPlan) -> None:
         plan = PlanRecord.new(action, self.steps.steps_for(action.kind), self.clock.wall())
@@ -106,6 +109,48 @@ class PlanLifecycle:
             self.record.machine, ok, active, self.clock.wall(), plan.error or "", moved=moved
         )
         self.apply(decision)
+        if ok and plan.kind == "failover" and self.cfg.verify is not None:
+            self.clients = asyncio.create_task(
+                self.client_rto(plan), name=f"client-rto-{self.name}"
+            )
+
+    async def client_rto(self, plan: PlanRecord) -> None:
+        """Poll each listed resolver until it answers the moved record: the client-seen RTO.
+
+        A resolver that still answers the old values after `within` is named, a warning, not a
+        failed failover: its users wait for its cache, and the operators should know.
+        """
+        verify, traffic = self.cfg.verify, self.cfg.traffic
+        assert verify is not None and traffic is not None
+        record = traffic.rfc2136 or traffic.route53
+        assert record is not None
+        want = sorted(v.lower().rstrip(".") for v in record.values(plan.target))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + verify.within
+        pending = {r: host_port(r, 53) for r in verify.resolvers}
+        converged_at: float | None = None
+        while pending and loop.time() < deadline:
+            for name, (host, port) in list(pending.items()):
+                got = await resolve(host, port, record.name, record.type, min(1.0, verify.poll))
+                if got is not None and sorted(v.lower().rstrip(".") for v in got) == want:
+                    del pending[name]
+                    converged_at = self.clock.wall()
+            if pending:
+                await asyncio.sleep(verify.poll)
+        plan.unconverged = sorted(pending)
+        if converged_at is not None and not pending:
+            plan.client_rto_seconds = round(converged_at - plan.outage_started, 3)
+            self.metrics.last_client_rto.labels(self.name).set(plan.client_rto_seconds)
+        if self.record.last_failover is not None and self.record.last_failover.id == plan.id:
+            self.record.last_failover = plan
+            self.persistence.request()
+        (self.log.warning if pending else self.log.info)(
+            "client_rto",
+            plan=plan.id,
+            client_rto_seconds=plan.client_rto_seconds,
+            rto_seconds=plan.rto_seconds,
+            unconverged=plan.unconverged,
+        )
 
     async def _observed(self) -> Side | None:
         """Where the switch says traffic is after a failed plan (None: it did not answer).

@@ -118,6 +118,12 @@ class Metrics:
             ["service", "kind"],
             registry=r,
         )
+        self.last_client_rto = Gauge(
+            "failoverd_last_failover_client_rto_seconds",
+            "Outage start to the last listed recursive resolver answering the move",
+            ["service"],
+            registry=r,
+        )
         self.witness_age = Gauge(
             "failoverd_witness_age_seconds",
             "How old a witness's verdict was when this daemon last read it",

@@ -298,6 +298,9 @@ class ServiceRunner:
         self.stopping.set()
         self.loop_stopping.set()
         await self.plans.wait()
+        if self.plans.clients is not None:  # the client-seen RTO is a measurement: let it go
+            self.plans.clients.cancel()
+            await asyncio.gather(self.plans.clients, return_exceptions=True)
 
     # ----------------------------------------------------------------- status
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from failoverd.config.common import Bool, Duration, Int, Model, PositiveDuration, Quorum
+from failoverd.config.common import (
+    Bool,
+    Duration,
+    Int,
+    Model,
+    PositiveDuration,
+    Quorum,
+    host_port,
+)
 from failoverd.config.plans import FailbackConfig, FenceConfig, PrepareConfig
 from failoverd.config.probes import Probes
 from failoverd.config.replication import ReplicationJob
@@ -21,6 +29,21 @@ class RpoGate(Model):
     max: PositiveDuration
     wait: Duration = 120.0
     then: Literal["failover", "block"] = "block"
+
+
+class VerifyConfig(Model):
+    """Client-seen RTO: after a switch, wait until these recursive resolvers answer the move."""
+
+    resolvers: list[str] = Field(min_length=1)  # host:port (53 when no port)
+    within: PositiveDuration = 120.0
+    poll: PositiveDuration = 0.5
+
+    @field_validator("resolvers")
+    @classmethod
+    def _v_resolvers(cls, v: list[str]) -> list[str]:
+        for r in v:
+            host_port(r, 53)
+        return v
 
 
 class Policy(Model):
@@ -49,6 +72,7 @@ class ServiceConfig(Model):
     primary: str
     standby: str
     objectives: Objectives = Objectives()
+    verify: VerifyConfig | None = None  # client-seen RTO through recursive resolvers
     probes: Probes
     policy: Policy = Policy()
     traffic: TrafficSpec | None = None  # required unless observe_only
@@ -85,6 +109,8 @@ class ServiceConfig(Model):
                     "needs a probe with role: cluster (a kubernetes probe is one) to say whether "
                     f"the {side} could take traffic while it is idle"
                 )
+        if self.verify is not None and (self.traffic is None or self.traffic.elbv2 is not None):
+            raise ValueError("verify.resolvers needs a DNS traffic switch (rfc2136 or route53)")
         if self.policy.rpo_gate is not None and not self.replication:
             raise ValueError("policy.rpo_gate needs replication jobs to wait for")
         if self.prepare and self.prepare.restore:

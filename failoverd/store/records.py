@@ -48,6 +48,8 @@ class PlanRecord:
     result: PlanResult = "running"
     finished: float | None = None
     rto_seconds: float | None = None
+    client_rto_seconds: float | None = None  # until the last listed resolver answered the move
+    unconverged: list[str] = field(default_factory=list)  # resolvers still answering the old side
     rpo_seconds: float | None = None
     rpo_jobs: dict[str, float | None] = field(default_factory=dict)  # age of each job's newest
     error: str | None = None
