@@ -211,6 +211,21 @@ async def replace_object(
         raise classify(e, f"replace {kind} {meta['namespace']}/{meta['name']}") from None
 
 
+async def create_object(api: k8s.ApiClient, obj: dict[str, Any]) -> bool:
+    """Create obj; False (and nothing changed) when it already exists."""
+    kind, meta = obj["kind"], obj["metadata"]
+    api_cls, res = KINDS[kind]
+    try:
+        await getattr(api_cls(api), f"create_namespaced_{res}")(meta["namespace"], obj)
+        return True
+    except ApiException as e:
+        if e.status == 409:
+            return False
+        raise classify(e, f"create {kind} {meta.get('namespace')}/{meta['name']}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, f"create {kind} {meta.get('namespace')}/{meta['name']}") from None
+
+
 async def delete_object(api: k8s.ApiClient, kind: str, namespace: str, name: str) -> None:
     api_cls, res = KINDS[kind]
     try:

@@ -177,32 +177,71 @@ class DrillRunner:
         return f"RPO {rpo:.1f}s" + (f" within {objective:g}s" if objective is not None else "")
 
     async def _prepare(self, d: DrillRecord, target: str) -> DrillCheck | None:
-        """warm/cold: scale the idle side up and wait ready (undone afterwards)."""
+        """warm/cold: restore the newest snapshot and scale the idle side up (both undone)."""
         r = self.runner
         cfg = (
             r.cfg.prepare
             if target == "standby"
             else (r.cfg.failback.prepare if r.cfg.failback else None)
         )
-        if r.cfg.mode == "hot" or cfg is None or not cfg.scale:
+        if r.cfg.mode == "hot" or cfg is None or not (cfg.scale or cfg.restore):
             return None
-        from failoverd import kube  # only warm/cold services scale
+        from failoverd import kube  # only warm/cold services get here
 
-        for s in cfg.scale:  # journal what to restore before touching anything
+        check: DrillCheck | None = None
+        if cfg.restore is not None:
+            restore = cfg.restore
+            check = await self._check(d, f"restore the newest snapshot into the {target}",
+                                      lambda: self._restore(d, restore, target))  # fmt: skip
+        for s in cfg.scale:  # journal what to put back before touching anything
             api = await r.steps.clusters.api(s.cluster)
             wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
-            d.undo.append({"cluster": s.cluster, "namespace": s.namespace, "kind": s.kind,
-                           "name": s.name, "replicas": wanted})  # fmt: skip
+            d.undo.append({"action": "scale", "cluster": s.cluster, "namespace": s.namespace,
+                           "kind": s.kind, "name": s.name, "replicas": wanted})  # fmt: skip
         await r.persistence.durable()
+        if not cfg.scale:
+            return check
+        scales, timeout = cfg.scale, cfg.timeout
 
         async def scale_up() -> str:
-            async with asyncio.timeout(cfg.timeout):
-                await r.steps.scale(cfg.scale, wait=True)
-            return ", ".join(
-                f"{s.kind} {s.namespace}/{s.name} {s.replicas} ready" for s in cfg.scale
-            )
+            async with asyncio.timeout(timeout):
+                await r.steps.scale(scales, wait=True)
+            return ", ".join(f"{s.kind} {s.namespace}/{s.name} {s.replicas} ready" for s in scales)
 
-        return await self._check(d, f"prepare the {target} (scale up, ready)", scale_up)
+        scaled = await self._check(d, f"prepare the {target} (scale up, ready)", scale_up)
+        if check is not None and scaled.duration_seconds is not None:
+            scaled.duration_seconds += check.duration_seconds or 0.0  # the projected prepare
+        return scaled
+
+    async def _restore(self, d: DrillRecord, restore: Any, target: str) -> str:
+        """Create the newest verified snapshot's objects the standby lacks; deleted afterwards.
+
+        Objects the standby already has are left as they are (a change to them could not be
+        undone). Each created object is journaled right after its creation: a crash in between
+        can leak one object, never delete one the drill did not create.
+        """
+        from failoverd import kube
+        from failoverd.snapshots import SnapshotStore
+
+        r = self.runner
+        job = r.cfg.replication[restore.snapshot_job].s3_snapshot
+        assert job is not None
+        snapshot, refused = await SnapshotStore(job).newest()
+        cluster = restore.cluster or r.cfg.label(target)  # type: ignore[arg-type]
+        api = await r.steps.clusters.api(cluster)
+        created = 0
+        for obj in snapshot.objects:
+            clean = kube.clean_object(obj)
+            meta = clean["metadata"]
+            if not await kube.create_object(api, clean):
+                continue
+            created += 1
+            d.undo.append({"action": "delete", "cluster": cluster, "kind": clean["kind"],
+                           "namespace": meta.get("namespace"), "name": meta["name"]})  # fmt: skip
+            await r.persistence.durable()
+        return f"{len(snapshot.objects)} objects from {snapshot.key} ({created} created)" + (
+            f"; newer snapshots refused: {'; '.join(refused)}" if refused else ""
+        )
 
     async def undo(self, d: DrillRecord) -> None:
         """Put back what the drill changed (also run at start-up for a drill a crash cut short)."""
@@ -214,12 +253,15 @@ class DrillRunner:
         for u in list(d.undo):
             try:
                 api = await r.steps.clusters.api(u["cluster"])
-                await kube.scale(api, u["kind"], u["namespace"], u["name"], u["replicas"])
+                if u.get("action") == "delete":
+                    await kube.delete_object(api, u["kind"], u["namespace"], u["name"])
+                else:
+                    await kube.scale(api, u["kind"], u["namespace"], u["name"], u["replicas"])
                 d.undo.remove(u)
             except ActionError as e:
                 r.log.error("drill_undo_failed", drill=d.id, target=u, error=str(e))
         d.checks.append(DrillCheck("undo prepare", ok=not d.undo, started=r.clock.wall(),
-                                   detail="scaled back" if not d.undo else f"left: {d.undo}"))  # fmt: skip
+                                   detail="put back as it was" if not d.undo else f"left: {d.undo}"))  # fmt: skip
 
     # ----------------------------------------------------------------- full
 

@@ -1,0 +1,103 @@
+"""A cold readiness drill restores the newest snapshot into the standby, then deletes it again."""
+
+from __future__ import annotations
+
+import kmock
+import pytest
+import structlog
+from moto import mock_aws
+
+from chaos import lab_aws, lab_kube
+from failoverd import config, snapshots
+from failoverd.clusters import Clusters
+from failoverd.drill import DrillRunner
+from failoverd.machine import ServiceState
+from failoverd.metrics import Metrics
+from failoverd.persist import ServicePersistence
+from failoverd.service import ServiceRunner
+from failoverd.steps import StepBook
+from failoverd.store.records import ServiceRecord
+from tests.test_service import MemoryStore, MemorySwitch
+
+OBJECTS = [
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "default"},
+     "data": {"MODE": "dr"}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "already-there", "namespace": "default"},
+     "data": {"from": "snapshot"}},
+]  # fmt: skip
+
+
+class DrillSwitch(MemorySwitch):
+    async def drill_check(self, token: str) -> str:
+        return f"drill record {token} written, read back and deleted"
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for k, v in lab_aws.CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
+        yield
+
+
+async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what_it_created(
+    aws_env, tmp_path
+):
+    async with lab_kube.cluster("shanghai") as sh:
+        sh.emulator.objects[kmock.resource("v1/configmaps"), "default", "already-there"] = {
+            "apiVersion": "v1", "kind": "ConfigMap", "data": {"from": "standby"},
+            "metadata": {"name": "already-there", "namespace": "default"},
+        }  # fmt: skip
+        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [sh])
+        cfg = config.parse(f"""
+clusters:
+  beijing: {{kubeconfig: {kubeconfig}, context: shanghai}}
+  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
+services:
+  web:
+    mode: cold
+    primary: beijing
+    standby: shanghai
+    probes:
+      primary: [{{kubernetes: {{cluster: beijing}}}}]
+      standby: [{{kubernetes: {{cluster: shanghai}}}}]
+    traffic:
+      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
+    prepare: {{restore: {{snapshot_job: snapshots}}}}
+    replication:
+      snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
+""")
+        svc = cfg.services["web"]
+        job = svc.replication["snapshots"].s3_snapshot
+        sid = snapshots.new_id(1_000_000.0)
+        await snapshots.SnapshotStore(job).put(sid, snapshots.encode(
+            OBJECTS, snapshot_id=sid, created=1_000_000.0, cluster="beijing",
+            namespaces=["default"], kinds=["ConfigMap"]))  # fmt: skip
+        clusters = Clusters(cfg.clusters)
+        switch, record = DrillSwitch(), ServiceRecord()
+        ready = {"primary": 9, "standby": 9}
+        record.machine = ServiceState(oks=ready)
+        metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
+        runner = ServiceRunner(
+            "web", svc, record, {"primary": [], "standby": []}, switch,
+            StepBook("web", svc, switch, clusters), metrics=metrics, log=log,
+            persistence=ServicePersistence("web", record, store, metrics, log),
+        )  # fmt: skip
+        done = []
+        drills = DrillRunner(runner, done.append)
+        drills.start("readiness", "test", 0.0)
+        assert drills.task is not None
+        await drills.task
+        await clusters.close()
+        configmaps = {
+            k[2]: o for k, o in sh.emulator.objects.items() if k[0].plural == "configmaps"
+        }
+    (d,) = done
+    checks = {c.name: c for c in d.checks}
+    restore = checks["restore the newest snapshot into the standby"]
+    assert restore.ok and "(1 created)" in restore.detail, restore.detail
+    assert checks["undo prepare"].ok and d.undo == []
+    assert d.outcome == "passed", (d.error, [(c.name, c.ok, c.detail) for c in d.checks])
+    assert configmaps["web-config"].deleted, "what the drill created is gone again"
+    assert configmaps["already-there"].raw["data"] == {"from": "standby"}, "untouched"
