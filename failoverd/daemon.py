@@ -396,5 +396,12 @@ def _no_rpo(now: float) -> tuple[float | None, dict[str, float | None]]:
 
 
 def run(cfg: config.Config, config_path: Path | None) -> int:
+    """Run the daemon; on uvloop when it is installed (`pip install 'failoverd[fast]'`)."""
     logs.configure(cfg.log.format, cfg.log.level)
-    return asyncio.run(Daemon(cfg, config_path).run_forever())
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(Daemon(cfg, config_path).run_forever())
+    logs.get().debug("event_loop", loop="uvloop")
+    code: int = uvloop.run(Daemon(cfg, config_path).run_forever())
+    return code

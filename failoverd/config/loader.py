@@ -26,8 +26,8 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-MAX_BYTES = 1 << 20  # a config file is a few KiB; a MiB is already absurd
-MAX_NODES = 100_000  # YAML nodes after aliases are expanded (a "billion laughs" stops here)
+MAX_BYTES = 16 << 20  # 4,000 services fit in ~3 MiB; 16 MiB is already absurd
+MAX_NODES = 500_000  # YAML nodes after aliases are expanded (4,000 services: ~100,000)
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 18
 _TAGS = {
@@ -43,7 +43,7 @@ class _Walk:
         self.name = name
         self.lines: dict[Path_, int] = {}
         self.errors: list[str] = []
-        self.budget = MAX_NODES
+        self.walked: set[int] = set()  # an aliased node is checked once, where it first appears
 
     def fail(self, n: yaml.Node, path: Path_, message: str) -> None:
         self.errors.append(f"{self.name}:{n.start_mark.line + 1}: {_dotted(path)}: {message}")
@@ -52,9 +52,9 @@ class _Walk:
         return ConfigError([f"{self.name}:{n.start_mark.line + 1}: {message}"])
 
     def node(self, n: yaml.Node, path: Path_) -> None:
-        self.budget -= 1
-        if self.budget < 0:
-            raise self.stop(n, f"over {MAX_NODES} values (aliases expanding without end?)")
+        if id(n) in self.walked:
+            return
+        self.walked.add(id(n))
         if len(path) > MAX_DEPTH:
             raise self.stop(n, f"nesting too deep (over {MAX_DEPTH} levels)")
         if n.tag not in _TAGS:
@@ -83,6 +83,17 @@ class _Walk:
             self.node(v, (*path, key))
 
 
+def _expanded(n: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values `n` stands for with every alias expanded (each node counted once)."""
+    if id(n) not in memo:
+        memo[id(n)] = 1  # guards a cycle (a recursive alias) while it is being counted
+        if isinstance(n, yaml.MappingNode):
+            memo[id(n)] += sum(_expanded(k, memo) + _expanded(v, memo) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            memo[id(n)] += sum(_expanded(item, memo) for item in n.value)
+    return memo[id(n)]
+
+
 def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
     """Parse YAML into plain data plus the line of every key and list item.
 
@@ -105,6 +116,9 @@ def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
     walk = _Walk(name)
     walk.lines[()] = node.start_mark.line + 1
     try:
+        if _expanded(node, {}) > MAX_NODES:
+            raise walk.stop(node, f"over {MAX_NODES} values once aliases are expanded "
+                            "(a YAML alias bomb?)")  # fmt: skip
         walk.node(node, ())
     except RecursionError:
         raise too_deep from None
