@@ -322,7 +322,17 @@ class ServiceRunner:
             "standby_ready": machine.ready(st, "standby", self.policy),
             "witnesses": witnesses,
             "last_rto_seconds": last.rto_seconds if last else None,
+            "last_drill": self._last_drill(),
         }  # fmt: skip
+
+    def _last_drill(self) -> dict[str, Any] | None:
+        """The newest finished drill's verdict and RTO (measured or projected), for a proposal."""
+        d = next((d for d in self.record.drills if d.outcome != "running"), None)
+        if d is None:
+            return None
+        rto = d.rto_seconds if d.rto_seconds is not None else d.projected_rto_seconds
+        return {"id": d.id, "kind": d.kind, "outcome": d.outcome, "finished": d.finished,
+                "rto_seconds": rto}  # fmt: skip
 
     def view(self) -> dict[str, Any]:
         """This daemon's own verdict per side, for witnesses (GET /v1/services/NAME/view)."""

@@ -36,6 +36,7 @@ async def test_propose_mode_waits_for_approval_and_the_audit_names_who_approved(
     await d.wait_for("transition", to="pending_approval")
     proposal = (await status(http, d))["proposal"]
     assert proposal["standby_ready"] and proposal["outage_seconds"] >= 1.0
+    assert proposal["last_drill"] is None  # no drill has run on this service yet
     assert daemon.bind.answer() == [lab.PRIMARY_IP], "nothing moves before the approval"
     code, out, err = await cli("approve", "webapp", "--api", d.api, "--reason", "confirmed down",
                                "--token-file", str(daemon.tmp_path / "alice.token"))  # fmt: skip

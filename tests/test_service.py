@@ -282,3 +282,18 @@ async def test_with_a_suspect_interval_the_outage_is_confirmed_in_interval_plus_
     await settle(runner)
     assert detected <= 1.0 + 2 * 0.2 + 0.05, detected
     assert detected > 0.35, "two fast rounds after the first failed one"
+
+
+async def test_a_proposal_shows_the_last_drills_verdict_and_rto():
+    from failoverd.store.records import DrillRecord
+
+    switch, health = MemorySwitch(), Health()
+    runner, record, _ = make_runner(switch, health)
+    record.drills = [
+        DrillRecord("d2", "web", "readiness", "", 2.0, outcome="passed", finished=3.0,
+                    projected_rto_seconds=6.5),
+        DrillRecord("d1", "web", "full", "", 1.0, outcome="failed", finished=1.5, rto_seconds=9.0),
+    ]  # fmt: skip
+    last = runner._proposal()["last_drill"]
+    assert last == {"id": "d2", "kind": "readiness", "outcome": "passed", "finished": 3.0,
+                    "rto_seconds": 6.5}  # fmt: skip
