@@ -217,17 +217,10 @@ class _Routes:
 
     async def command(self, request: web.Request) -> web.Response:
         name, verb = request.match_info["name"], request.match_info["command"]
-        body: Any = {}
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except ValueError:
-                return _error(400, "bad request", 'the body must be JSON, e.g. {"reason": "..."}')
-            if not isinstance(body, dict):
-                return _error(400, "bad request", "the body must be a JSON object")
+        body = await _body(request, '{"reason": "..."}')
+        if isinstance(body, web.Response):
+            return body
         reason, force, pause_for = body.get("reason", ""), body.get("force", False), body.get("for")
-        if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
-            return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
         if not isinstance(force, bool):
             return _error(400, "bad request", "force: true or false")
         seconds = None
@@ -250,16 +243,9 @@ class _Routes:
         )
 
     async def start_drill(self, request: web.Request) -> web.Response:
-        body: Any = {}
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except ValueError:
-                return _error(
-                    400, "bad request", 'the body must be JSON, e.g. {"kind": "readiness"}'
-                )
-        if not isinstance(body, dict):
-            return _error(400, "bad request", "the body must be a JSON object")
+        body = await _body(request, '{"kind": "readiness"}')
+        if isinstance(body, web.Response):
+            return body
         kind, reason, soak = (
             body.get("kind", "readiness"),
             body.get("reason", ""),
@@ -267,8 +253,6 @@ class _Routes:
         )
         if kind not in ("readiness", "full"):
             return _error(400, "bad request", "kind: readiness or full")
-        if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
-            return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
         try:
             seconds = parse_duration(soak) if isinstance(soak, str) else -1.0
         except ValueError:
@@ -297,6 +281,25 @@ class _Routes:
         if limit is None:
             return _error(400, "bad request", "limit must be a whole number")
         return _ok({"audit": self.control.audit_log(limit)})
+
+
+async def _body(request: web.Request, example: str) -> dict[str, Any] | web.Response:
+    """A POST's JSON object ({} when there is none), or the 400 that says what is wrong.
+
+    A `reason` in it is checked here, once for every command: a string of at most 1 KiB.
+    """
+    body: Any = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "bad request", f"the body must be JSON, e.g. {example}")
+    if not isinstance(body, dict):
+        return _error(400, "bad request", "the body must be a JSON object")
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
+        return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
+    return body
 
 
 def _limit(request: web.Request) -> int | None:

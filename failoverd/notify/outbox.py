@@ -86,21 +86,21 @@ class Notifier:
             )
         self._gauge()
 
-    async def stop(self) -> None:
+    async def _stop_workers(self) -> None:
         for task in self._workers.values():
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
         self._workers.clear()
+
+    async def stop(self) -> None:
+        await self._stop_workers()
         await self._save()
         if self._session is not None:
             await self._session.close()
 
     async def replace_sinks(self, sinks: list[Sink]) -> None:
         """A reload: new sinks; what is owed to a sink that is gone is dropped (counted)."""
-        for task in self._workers.values():
-            task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
-        self._workers.clear()
+        await self._stop_workers()
         names = {s.name for s in sinks}
         for p in self.pending:
             for gone in [s for s in p.sinks if s not in names]:

@@ -18,6 +18,7 @@ import asyncio
 import fcntl
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -157,12 +158,13 @@ class Store:
         The record is encoded now, on the loop (a consistent copy), and written on the store's
         own thread, in the order of the calls.
         """
-        doc = codec.encode_service(name, record)
+        await self._on_writer(self.write_service, name, codec.encode_service(name, record))
+
+    async def _on_writer(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run one write on the store's own single thread: never the loop, always in order."""
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failoverd-store")
-        await asyncio.get_running_loop().run_in_executor(
-            self._writer, self.write_service, name, doc
-        )
+        await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
     # ----------------------------------------------------------------- the notification outbox
 
@@ -183,19 +185,13 @@ class Store:
     async def save_outbox(self, entries: list[dict[str, Any]]) -> None:
         """Persist the outbox off the event loop (the store's own thread, in call order)."""
         doc = json.dumps({"schema": codec.SCHEMA_VERSION, "events": entries}).encode()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failoverd-store")
-        await asyncio.get_running_loop().run_in_executor(
-            self._writer, _write_atomic, self.outbox_path, doc
-        )
+        await self._on_writer(_write_atomic, self.outbox_path, doc)
 
     # ----------------------------------------------------------------- append-only files
 
     async def append_line(self, path: Path, line: str) -> None:
         """Append one line to `path` and fsync it, on the store's thread, in call order."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failoverd-store")
-        await asyncio.get_running_loop().run_in_executor(self._writer, _append, path, line)
+        await self._on_writer(_append, path, line)
 
     def rewrite_lines(self, path: Path, lines: list[str]) -> None:
         """Replace `path` by these lines, atomically (blocking: for start-up)."""
