@@ -2,9 +2,9 @@
 
 Every operator command (with the name of the token used and the client's address) and every
 automatic decision that acts (a plan started, a failover proposed, a block) is one line,
-appended to `state.json.audit` (JSON lines, on the store's thread, never on the event loop)
-and kept in memory for `GET /v1/audit`. The file is bounded: at start, a file over twice the
-limit is cut to its newest `limit` lines.
+appended to the store (`state.json.audit`, JSON lines on the store's thread; in the arbiter
+cluster the `NAME-audit` ConfigMap, bounded by size) and kept in memory for `GET /v1/audit`.
+The file is bounded: at start, a file over twice the limit is cut to its newest lines.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 from failoverd.logs import Logger
@@ -22,32 +21,26 @@ LIMIT = 10_000
 
 
 class Appender(Protocol):
-    async def append_line(self, path: Path, line: str) -> None: ...
-    def rewrite_lines(self, path: Path, lines: list[str]) -> None: ...
+    async def load_audit(self) -> list[str]: ...
+    async def append_audit(self, line: str) -> None: ...
 
 
 class AuditLog:
     def __init__(
-        self, path: Path, store: Appender, log: Logger, wall: Callable[[], float],
-        limit: int = LIMIT,
+        self, store: Appender, log: Logger, wall: Callable[[], float], limit: int = LIMIT,
     ) -> None:  # fmt: skip
-        self.path, self.store, self.log, self.wall, self.limit = path, store, log, wall, limit
+        self.store, self.log, self.wall, self.limit = store, log, wall, limit
         self.entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._writes: set[asyncio.Task[None]] = set()
 
-    def load(self) -> None:
+    async def load(self) -> None:
         """Read what earlier runs wrote (a damaged line is skipped, and said so)."""
-        try:
-            lines = self.path.read_text().splitlines()
-        except FileNotFoundError:
-            return
+        lines = await self.store.load_audit()
         for n, line in enumerate(lines[-self.limit :], 1):
             try:
                 self.entries.append(json.loads(line))
             except ValueError:
-                self.log.warning("audit_line_damaged", path=str(self.path), line=n)
-        if len(lines) > 2 * self.limit:
-            self.store.rewrite_lines(self.path, lines[-self.limit :])
+                self.log.warning("audit_line_damaged", line=n)
 
     def record(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
         """Append one entry (never waits; written in order on the store's thread)."""
@@ -60,7 +53,7 @@ class AuditLog:
 
     async def _write(self, line: str) -> None:
         try:
-            await self.store.append_line(self.path, line)
+            await self.store.append_audit(line)
         except OSError as e:
             self.log.error("audit_write_failed", error=str(e), kept="in memory")
 

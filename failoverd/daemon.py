@@ -5,6 +5,12 @@ config, asks every switch where traffic points (concurrently, under one deadline
 journaled plan, starts the API and one supervised round loop per service, and handles signals:
 SIGTERM/SIGINT finish the step in flight, save and exit 0; SIGHUP builds everything the new
 config needs first and swaps it in only if all of it built (else it keeps the running config).
+
+With leader_election (the arbiter cluster), every replica probes and serves the API, but only
+the lease's holder acts: a follower runs observe-only loops and writes nothing; when elected it
+claims the state in the cluster with its epoch, resumes any journaled plan and acts. A leader
+that loses the lease cancels what it was doing at once and exits 1 (Kubernetes restarts it as a
+follower); one that is stopped finishes its step, saves and releases the lease.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -27,12 +32,15 @@ from failoverd import (
     sdnotify,
     traffic,
 )
-from failoverd.api import ApiServer, OperatorCommand, make_app
+from failoverd.api import ApiServer, make_app
+from failoverd.arbiter import Arbiter
 from failoverd.audit import AuditLog
 from failoverd.clock import SYSTEM, Clock
 from failoverd.clusters import Clusters
+from failoverd.control import DaemonControl
 from failoverd.drill import DrillDesk
-from failoverd.machine import SIDES, Decision
+from failoverd.leader import identity
+from failoverd.machine import SIDES
 from failoverd.metrics import Metrics
 from failoverd.notify import Notifier, build_sinks
 from failoverd.persist import ServicePersistence
@@ -40,13 +48,12 @@ from failoverd.replication.scheduler import Scheduler
 from failoverd.rounds import BoundProbe
 from failoverd.service import ServiceRunner
 from failoverd.steps import StepBook
-from failoverd.store import ServiceRecord, Store
-from failoverd.store.codec import event_to_dict
+from failoverd.store import ServiceRecord, StateStore, Store
 
 ADOPT_DEADLINE = 10.0  # seconds for asking every switch where traffic points, all together
 
 
-class Daemon:
+class Daemon(DaemonControl):
     def __init__(
         self,
         cfg: config.Config,
@@ -55,7 +62,8 @@ class Daemon:
     ) -> None:
         self.cfg, self.config_path, self.clock = cfg, config_path, clock
         self.metrics = Metrics()
-        self.store = Store(cfg.state.path)
+        self.me = identity()
+        self.exit_code = 0
         self.records: dict[str, ServiceRecord] = {}
         self.persistence: dict[str, ServicePersistence] = {}
         self.runners: dict[str, ServiceRunner] = {}
@@ -64,105 +72,49 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.session: aiohttp.ClientSession | None = None
         self.clusters = Clusters(cfg.clusters)
+        self.store: StateStore = Store(cfg.state.path)
+        self.arbiter: Arbiter | None = None
+        if cfg.leader_election is not None:
+            self.arbiter = Arbiter(
+                cfg, lambda: self.clusters, self.me, metrics=self.metrics, log=self.log,
+                wall=clock.wall, stop_following=self._stop_following, take_charge=self._lead,
+                stop_acting=self._stop_acting,
+            )  # fmt: skip
+            self.store = self.arbiter.store
         self.api: ApiServer | None = None
         self.started = False
-        self.audit = AuditLog(self.store.path.with_name(self.store.path.name + ".audit"),
-                              self.store, self.log, clock.wall)  # fmt: skip
+        self.audit = AuditLog(self.store, self.log, clock.wall)
         self.notifier = Notifier(build_sinks(cfg.notify), self.store, self.metrics,
                                  self.log, wall=clock.wall)  # fmt: skip
         self.drill_desk = DrillDesk(self.metrics, self.notifier, self.audit, clock, self.log)
         self._reloading = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
 
-    # ----------------------------------------------------------------- Control (for the API)
-
-    @property
-    def ready(self) -> bool:
-        return self.started and all(r.rounds > 0 for r in self.runners.values())
-
-    def health(self) -> list[str]:
-        """Every reason this daemon is not watching what it should ([] when all is well)."""
-        if not self.started:
-            return []
-        now = self.clock.monotonic()
-        problems = []
-        for name, runner in sorted(self.runners.items()):
-            task = self.tasks.get(name)
-            if task is None or task.done():
-                problems.append(f"{name}: the round loop is not running")
-            problems += [f"{name}: {p}" for p in runner.health(now)]
-        self.metrics.healthy.set(0 if problems else 1)
-        return problems
-
-    def view(self, service: str) -> dict[str, Any] | None:
-        runner = self.runners.get(service)
-        return None if runner is None else runner.view()
-
-    def status(self) -> dict[str, Any]:
-        return {"leader": True, "services": {n: r.status() for n, r in self.runners.items()}}
-
-    def events(self, limit: int) -> list[dict[str, Any]]:
-        merged = [e for rec in self.records.values() for e in rec.history]
-        return [
-            event_to_dict(e) for e in sorted(merged, key=lambda e: e.time, reverse=True)[:limit]
-        ]
-
-    def command(self, cmd: OperatorCommand) -> Decision | None:
-        runner = self.runners.get(cmd.service)
-        self.log.warning("operator_command", service=cmd.service, command=cmd.command,
-                         reason=cmd.reason, force=cmd.force, who=cmd.who, client=cmd.client)  # fmt: skip
-        decision = (
-            None
-            if runner is None
-            else runner.command(cmd.command, cmd.reason, cmd.force, cmd.pause_for)
-        )
-        result = "no such service" if decision is None else (
-            "refused" if decision.rejected else "accepted")  # fmt: skip
-        self.audit.record(cmd.who, cmd.command, cmd.service, result, reason=cmd.reason,
-                          client=cmd.client, force=cmd.force or None, pause_for=cmd.pause_for,
-                          detail=decision.reason if decision else None)  # fmt: skip
-        return decision
-
-    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
-        return self.drill_desk.start(self.runners.get(service), service, kind, reason, soak)
-
-    def drill_reports(self, drill_id: str | None = None) -> list[dict[str, Any]]:
-        return self.drill_desk.reports(self.records, drill_id)
-
-    def explain(self, service: str) -> dict[str, Any] | None:
-        runner = self.runners.get(service)
-        if runner is None:
-            return None
-        return {"service": service, "decision": runner.last_explain}
-
-    def audit_log(self, limit: int) -> list[dict[str, Any]]:
-        return self.audit.newest(limit)
-
-    async def notify_test(self) -> dict[str, dict[str, Any]]:
-        self.log.warning("operator_command", command="notify-test")
-        return await self.notifier.test()
-
     # ----------------------------------------------------------------- wiring
 
-    def _persistence(self, name: str) -> ServicePersistence:
+    def _persistence(self, name: str, follow: bool = False) -> ServicePersistence:
         if name not in self.persistence:
             record = self.records.setdefault(name, ServiceRecord())
             self.persistence[name] = ServicePersistence(
-                name, record, self.store, self.metrics, self.log.bind(service=name)
-            )
+                name, record, _NOWHERE if follow else self.store, self.metrics,
+                self.log.bind(service=name),
+            )  # fmt: skip
         return self.persistence[name]
 
     def _build_runner(
-        self, name: str, svc: config.ServiceConfig, clusters: Clusters
+        self, name: str, svc: config.ServiceConfig, clusters: Clusters, follow: bool = False
     ) -> ServiceRunner:
+        """A service's runner; a follower's observes only (no plans, jobs or notifications)."""
         assert self.session is not None
+        if follow:
+            svc = svc.model_copy(update={"observe_only": True})
         bound = {
             side: self._bind(
                 svc.probes.of(side), probes.ProbeContext(self.session, clusters, name, side)
             )
             for side in SIDES
         }
-        persistence = self._persistence(name)
+        persistence = self._persistence(name, follow)
         record = persistence.record
         switch = traffic.build(svc.traffic)
         scheduler = None
@@ -182,11 +134,14 @@ class Daemon:
             catch_up=scheduler.catch_up if scheduler else None,
             rpo=scheduler.rpo if scheduler else _no_rpo,
         )  # fmt: skip
-        return ServiceRunner(
+        runner = ServiceRunner(
             name, svc, record, bound, switch, steps, replication=scheduler,
             metrics=self.metrics, persistence=persistence, log=self.log, clock=self.clock,
             notify=self.notifier.emit, audit=self.audit.record,
         )  # fmt: skip
+        if self.arbiter is not None:  # no plan step starts unless it fits in the lease
+            runner.plans.gate = self.arbiter.elector.wait_for
+        return runner
 
     @staticmethod
     def _bind(specs: list[config.ProbeSpec], ctx: probes.ProbeContext) -> list[BoundProbe]:
@@ -222,17 +177,15 @@ class Daemon:
 
     async def start(self) -> None:
         command.hide(self.cfg.secret_env_names())
-        self.store.lock()
         try:
-            self.records = self.store.load()
-            self.audit.load()
-            await self.notifier.start()
             self.session = probes.session()
-            for name, svc in self.cfg.services.items():
-                self.runners[name] = self._build_runner(name, svc, self.clusters)
-            await asyncio.gather(*(r.adopt(ADOPT_DEADLINE) for r in self.runners.values()))
-            await self.drill_desk.cut_short(self.runners)
-            await asyncio.gather(*(p.flush() for p in self.persistence.values()))
+            if self.arbiter is None:
+                self.records = await self.store.open(list(self.cfg.services))
+                await self._take_charge()
+            else:  # a follower until elected: its own view, observe-only, nothing written
+                self.records = await self.arbiter.peek()
+                for name, svc in self.cfg.services.items():
+                    self.runners[name] = self._build_runner(name, svc, self.clusters, follow=True)
             host, port = self.cfg.api.host_port
             self.api = ApiServer(
                 make_app(
@@ -248,28 +201,76 @@ class Daemon:
         except BaseException:
             await self.close()
             raise
-        self.metrics.leader.set(1)
         for name in self.runners:
             self._start_loop(name)
+        if self.arbiter is None:
+            self.metrics.leader.set(1)
+        else:
+            self.arbiter.start()
         self.started = True
         self.log.info("started", services=sorted(self.runners), api=self.cfg.api.listen,
-                      state=str(self.cfg.state.path))  # fmt: skip
+                      state=self.store.where, identity=self.me if self.arbiter else None)  # fmt: skip
+
+    async def _take_charge(self) -> None:
+        """Act on the loaded state: resume plans, adopt where traffic points, deliver."""
+        await self.audit.load()
+        await self.notifier.start()
+        for name, svc in self.cfg.services.items():
+            self.runners[name] = self._build_runner(name, svc, self.clusters)
+        await asyncio.gather(*(r.adopt(ADOPT_DEADLINE) for r in self.runners.values()))
+        await self.drill_desk.cut_short(self.runners)
+        await asyncio.gather(*(p.flush() for p in self.persistence.values()))
+
+    # ----------------------------------------------------------------- the arbiter cluster
+
+    async def _stop_following(self) -> None:
+        for runner in self.runners.values():
+            runner.loop_stopping.set()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+        self.runners.clear()
+        self.persistence.clear()
+
+    async def _lead(self, records: dict[str, ServiceRecord]) -> None:
+        self.records = records
+        await self._take_charge()
+        for name in self.runners:
+            self._start_loop(name)
+
+    def _stop_acting(self, why: str) -> None:
+        """Lease lost: cancel plans mid-step (each step is idempotent), jobs and loops; exit 1."""
+        self.exit_code = 1
+        self.log.error("stop_acting", reason=why, detail="exiting 1: restarted as a follower")
+        for runner in self.runners.values():
+            runner.stopping.set()
+            runner.loop_stopping.set()
+            if runner.plans.task is not None:
+                runner.plans.task.cancel()
+            if runner.replication is not None:
+                runner.replication.halt_now()
+        for task in self.tasks.values():
+            task.cancel()
+        self.stop_event.set()
 
     async def stop(self) -> None:
-        """Finish the plan steps in flight, save, release everything."""
+        """Finish the plan steps in flight, save, release everything (the lease last)."""
         await self.drill_desk.cancel()
-        await asyncio.gather(*(r.stop() for r in self.runners.values()))
+        if self.exit_code == 0:  # a deposed leader's plans were cancelled: nothing to finish
+            await asyncio.gather(*(r.stop() for r in self.runners.values()))
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         for reload in self._reloads:
             reload.cancel()
         await asyncio.gather(*self._reloads, return_exceptions=True)
-        for name, p in self.persistence.items():
-            if not await p.flush():
-                self.log.error("final_save_failed", service=name, error=p.error)
+        if self.leading and self.exit_code == 0:
+            for name, p in self.persistence.items():
+                if not await p.flush():
+                    self.log.error("final_save_failed", service=name, error=p.error)
+            await self.audit.flush()
         await self.notifier.stop()
-        await self.audit.flush()
+        if self.arbiter is not None:
+            await self.arbiter.stop()
         await self.close()
 
     async def close(self) -> None:
@@ -279,8 +280,8 @@ class Daemon:
             await self.api.stop()
         if self.session is not None:
             await self.session.close()
+        await self.store.close()
         await self.clusters.close()
-        self.store.unlock()
 
     def request_reload(self) -> None:
         """SIGHUP: reload in a task (never inside the signal handler), one reload at a time."""
@@ -387,12 +388,22 @@ class Daemon:
         sdnotify.notify("STOPPING=1")
         self.log.info("stopping", reason="signal")
         await self.stop()
-        self.log.info("stopped")
-        return 0
+        self.log.info("stopped", exit_code=self.exit_code)
+        return self.exit_code
 
 
 def _no_rpo(now: float) -> tuple[float | None, dict[str, float | None]]:
     return None, {}
+
+
+class _Nowhere:
+    """Where a follower's records go: nowhere (only the leader writes the state)."""
+
+    async def save(self, name: str, record: ServiceRecord) -> None:
+        return None
+
+
+_NOWHERE = _Nowhere()
 
 
 def run(cfg: config.Config, config_path: Path | None) -> int:

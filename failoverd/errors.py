@@ -11,3 +11,7 @@ class TransientError(ActionError):
 
 class PermanentError(ActionError):
     """Retrying cannot help (NOTAUTH, REFUSED, AccessDenied...): block and tell an operator."""
+
+
+class Conflict(TransientError):
+    """HTTP 409 from Kubernetes: the object changed since it was read, or already exists."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import aiohttp
@@ -18,7 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from failoverd import config
 from failoverd.digest import sha256_hex
-from failoverd.errors import ActionError, PermanentError, TransientError
+from failoverd.errors import ActionError, Conflict, PermanentError, TransientError
 
 WorkloadKind = Literal["deployment", "statefulset"]
 ApiClient = k8s.ApiClient
@@ -260,3 +261,122 @@ async def read_objects(api: ApiClient, namespace: str, kind: str) -> list[dict[s
             continue
         out.append(item)
     return out
+
+
+# --------------------------------------------------------------------------- plain JSON objects
+# The Lease and the state ConfigMaps are read and written whole as plain JSON, every write
+# conditional on metadata.resourceVersion (a stale one is a 409, `Conflict`), and every request
+# bounded by the time its caller has left (a black-holed API server must not hold a leader).
+
+
+async def request_json(
+    api: ApiClient, method: str, path: str, body: dict[str, Any] | None, timeout: float
+) -> dict[str, Any] | None:
+    """One request on a plain JSON object: its answer, None on 404, Conflict on 409."""
+    what = f"{method} {path}"
+    if timeout <= 0:
+        raise TransientError(f"{what}: no time left")
+    try:
+        async with asyncio.timeout(timeout):
+            resp = await api.call_api(
+                path, method, body=body, auth_settings=["BearerToken"], _preload_content=False,
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            )  # fmt: skip
+            try:
+                raw = await resp.read()
+            finally:
+                resp.release()
+    except (aiohttp.ClientError, OSError, TimeoutError, ApiException) as e:
+        raise classify(e, what) from None
+    if resp.status == 404:
+        return None
+    if resp.status == 409:
+        raise Conflict(f"{what}: HTTP 409 {_message(raw)}")
+    if not 200 <= resp.status <= 299:
+        text = f"{what}: HTTP {resp.status} {_message(raw)}"
+        raise (PermanentError if resp.status in (401, 403, 422) else TransientError)(text)
+    try:
+        data: dict[str, Any] = json.loads(raw)
+    except ValueError:
+        raise TransientError(f"{what}: the answer is not JSON") from None
+    return data
+
+
+def _message(raw: bytes) -> str:
+    try:
+        return str(json.loads(raw).get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return raw[:300].decode(errors="replace")
+
+
+def object_path(api_version: str, plural: str, namespace: str, name: str | None = None) -> str:
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{base}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
+
+
+class Objects:
+    """Whole-object reads and conditional writes of one kind in one namespace of one cluster."""
+
+    def __init__(
+        self, get_api: Any, api_version: str, kind: str, plural: str, namespace: str
+    ) -> None:
+        self._get_api, self.namespace = get_api, namespace
+        self.api_version, self.kind, self.plural = api_version, kind, plural
+
+    async def get(self, name: str, timeout: float) -> dict[str, Any] | None:
+        api = await self._get_api()
+        path = object_path(self.api_version, self.plural, self.namespace, name)
+        return await request_json(api, "GET", path, None, timeout)
+
+    async def create(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Create it (Conflict when it already exists)."""
+        api = await self._get_api()
+        body = {**obj, "apiVersion": self.api_version, "kind": self.kind}
+        body["metadata"] = {**obj.get("metadata", {}), "namespace": self.namespace}
+        out = await request_json(
+            api, "POST", object_path(self.api_version, self.plural, self.namespace), body, timeout
+        )
+        if out is None:
+            raise PermanentError(f"create {self.kind} in {self.namespace}: namespace not found")
+        return out
+
+    async def replace(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """PUT it whole, conditional on the metadata.resourceVersion it carries (Conflict)."""
+        api = await self._get_api()
+        name = obj["metadata"]["name"]
+        body = {**obj, "apiVersion": self.api_version, "kind": self.kind}
+        body["metadata"] = {**obj["metadata"], "namespace": self.namespace}
+        path = object_path(self.api_version, self.plural, self.namespace, name)
+        out = await request_json(api, "PUT", path, body, timeout)
+        if out is None:
+            raise Conflict(f"replace {self.kind} {self.namespace}/{name}: it was deleted")
+        return out
+
+    async def watch(self, name: str, timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """The watch events of one object (the server ends the stream after `timeout`)."""
+        api = await self._get_api()
+        path = object_path(self.api_version, self.plural, self.namespace)
+        query = [("watch", "true"), ("fieldSelector", f"metadata.name={name}"),
+                 ("timeoutSeconds", str(int(timeout)))]  # fmt: skip
+        try:
+            resp = await api.call_api(
+                path, "GET", query_params=query, auth_settings=["BearerToken"],
+                _preload_content=False, header_params={"Accept": "application/json"},
+            )  # fmt: skip
+        except (aiohttp.ClientError, OSError, TimeoutError, ApiException) as e:
+            raise classify(e, f"watch {path}") from None
+        try:
+            if resp.status != 200:
+                raise TransientError(f"watch {path}: HTTP {resp.status}")
+            async for line in resp.content:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                obj = event.get("object") if isinstance(event, dict) else None
+                if isinstance(obj, dict) and (obj.get("metadata") or {}).get("name") == name:
+                    yield event
+        except (aiohttp.ClientError, OSError) as e:
+            raise classify(e, f"watch {path}") from None
+        finally:
+            resp.release()

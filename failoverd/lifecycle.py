@@ -42,6 +42,7 @@ class PlanLifecycle:
         self.persistence, self.apply, self.stopping = persistence, apply, stopping
         self.before_plan, self.notify = before_plan, notify
         self.task: asyncio.Task[None] | None = None
+        self.gate: Callable[[float], Awaitable[None]] | None = None  # the leader's lease, if any
         self.clients: asyncio.Task[None] | None = None  # the client-seen RTO being measured
 
     def start(self, action: StartPlan) -> None:
@@ -78,6 +79,7 @@ class PlanLifecycle:
             on_start=self._step_start,
             stopping=self.stopping,
             overrides=self.steps.overrides(plan.kind),
+            gate=self.gate,
         )
         await runner.run(plan)
         if plan.result == "running":  # stopped between steps: the journal resumes it next start

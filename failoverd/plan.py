@@ -45,6 +45,9 @@ class PlanRunner:
     on_start: Callable[[PlanRecord, Step], None] = lambda plan, step: None
     stopping: asyncio.Event | None = None  # set: finish the step in flight, then return
     overrides: dict[str, RetryPolicy] = field(default_factory=dict)  # per step, over `retry`
+    # awaited before a step starts with its attempt timeout: returns once it fits in what is
+    # left of the leader's lease, raises if the lease is lost (arbiter cluster only)
+    gate: Callable[[float], Awaitable[None]] | None = None
 
     async def run(self, plan: PlanRecord) -> PlanRecord:
         """Run every step not yet done; returns the journal with the result filled in."""
@@ -55,6 +58,8 @@ class PlanRunner:
                 continue
             if self.stopping is not None and self.stopping.is_set():
                 return plan  # still "running": the journal resumes it at the next start
+            if self.gate is not None:
+                await self.gate(self.overrides.get(step.name, self.retry).timeout)
             step.status, step.started, step.error = "running", self.clock.wall(), None
             began = self.clock.monotonic()
             await self.persist(plan)

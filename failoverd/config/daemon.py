@@ -72,13 +72,36 @@ class ApiConfig(Model):
         return named
 
 
+class KubernetesStateConfig(Model):
+    """The state in ConfigMaps of one namespace: NAME-svc-SERVICE, NAME-outbox, NAME-audit."""
+
+    cluster: str
+    namespace: str = "failoverd"
+    name: str = "failoverd-state"
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _v_dns(cls, v: str) -> str:
+        if not _DNS_LABEL.fullmatch(v):
+            raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
+                             "and '-', at most 40 characters here)")  # fmt: skip
+        return v
+
+
 class StateConfig(Model):
     path: Path = Path("/var/lib/failoverd/state.json")
+    kubernetes: KubernetesStateConfig | None = None
 
     @field_validator("path")
     @classmethod
     def _v_path(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @model_validator(mode="after")
+    def _v_one(self) -> StateConfig:
+        if self.kubernetes is not None and "path" in self.model_fields_set:
+            raise ValueError("set exactly one of path (a local file) and kubernetes (ConfigMaps)")
+        return self
 
 
 class LogConfig(Model):
@@ -109,6 +132,15 @@ class LeaderElectionConfig(Model):
     cluster: str
     namespace: str = "failoverd"
     name: str = "failoverd"
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _v_dns(cls, v: str) -> str:
+        if not _DNS_LABEL.fullmatch(v):
+            raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
+                             "and '-', at most 40 characters here)")  # fmt: skip
+        return v
+
     lease_duration: PositiveDuration = 15.0
     renew_deadline: PositiveDuration = 10.0
     retry_period: PositiveDuration = 2.0
@@ -121,10 +153,7 @@ class LeaderElectionConfig(Model):
         return self
 
 
-NOT_BUILT = (
-    "is not supported by this version of failoverd yet; a setting that would do nothing is "
-    "refused rather than ignored: remove it"
-)
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 
 
 class Config(Model):
@@ -163,12 +192,21 @@ class Config(Model):
                 names.add(env)
         return names
 
-    @field_validator("leader_election")
-    @classmethod
-    def _v_leader_election(cls, v: LeaderElectionConfig | None) -> None:
-        if v is not None:
-            raise ValueError(f"leader election {NOT_BUILT}")
-        return None
+    @model_validator(mode="after")
+    def _v_leader_election(self) -> Config:
+        """Several replicas need both a lease and a shared state; one without the other is wrong."""
+        if self.leader_election is not None and self.state.kubernetes is None:
+            raise ValueError(
+                "leader_election needs state: {kubernetes: {cluster, namespace, name}}: replicas "
+                "cannot share a local state file, and a new leader must find the journal of a "
+                "half-done failover where the old one left it"
+            )
+        if self.state.kubernetes is not None and self.leader_election is None:
+            raise ValueError(
+                "state.kubernetes needs leader_election: without a lease, two replicas would "
+                "write the state (and move traffic) at the same time"
+            )
+        return self
 
     @field_validator("notify")
     @classmethod
@@ -223,6 +261,10 @@ class Config(Model):
     @model_validator(mode="after")
     def _v_clusters(self) -> Config:
         refs = set().union(*(svc.cluster_refs() for svc in self.services.values()))
+        if self.leader_election is not None:
+            refs.add(self.leader_election.cluster)
+        if self.state.kubernetes is not None:
+            refs.add(self.state.kubernetes.cluster)
         missing = sorted(c for c in refs if c not in self.clusters)
         if missing:
             raise ValueError(

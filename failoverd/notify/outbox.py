@@ -33,7 +33,7 @@ _RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 class OutboxStore(Protocol):
-    def load_outbox(self) -> list[dict[str, Any]]: ...
+    async def load_outbox(self) -> list[dict[str, Any]]: ...
     async def save_outbox(self, entries: list[dict[str, Any]]) -> None: ...
 
 
@@ -67,7 +67,7 @@ class Notifier:
     async def start(self) -> None:
         """Reload what a previous run left in the outbox, then start a worker per sink."""
         names = {s.name for s in self.sinks}
-        for entry in self.store.load_outbox():
+        for entry in await self.store.load_outbox():
             with contextlib.suppress(KeyError, TypeError):
                 owed = [s for s in entry["sinks"] if s in names]
                 if owed:

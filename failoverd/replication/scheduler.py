@@ -103,6 +103,11 @@ class Scheduler:
             spent = self.clock.monotonic() - started
             await asyncio.sleep(max(0.0, min(2.0 - spent, left)))
 
+    def halt_now(self) -> None:
+        """Cancel every run in flight without waiting (this process stops acting now)."""
+        for task in self.running.values():
+            task.cancel()
+
     async def halt(self) -> None:
         """Stop every run in flight (a plan is about to promote the side they write into)."""
         runs = list(self.running.values())

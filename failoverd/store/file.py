@@ -24,11 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from failoverd.store import codec
+from failoverd.store.base import StoreError
 from failoverd.store.records import ServiceRecord
-
-
-class StoreError(Exception):
-    """The state file cannot be used; the message says why and what to do."""
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -66,6 +63,17 @@ class Store:
         self.dir = path.with_name(path.name + ".d")
         self._lock_fd: int | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self.where = str(path)
+        self.audit_path = path.with_name(path.name + ".audit")
+        self.audit_limit = 10_000  # lines kept when the file has grown past twice as many
+
+    async def open(self, services: list[str], epoch: int | None = None) -> dict[str, ServiceRecord]:
+        """Lock the state file and read it (the bastion has no epochs: the lock is the fence)."""
+        self.lock()
+        return self.load()
+
+    async def close(self) -> None:
+        self.unlock()
 
     def lock(self) -> None:
         """Take the exclusive lock or raise StoreError naming the holder's file."""
@@ -172,7 +180,7 @@ class Store:
     def outbox_path(self) -> Path:
         return self.path.with_name(self.path.name + ".outbox")
 
-    def load_outbox(self) -> list[dict[str, Any]]:
+    async def load_outbox(self) -> list[dict[str, Any]]:
         """The events a previous run had not delivered yet ([] when none)."""
         if not self.outbox_path.exists():
             return []
@@ -189,13 +197,20 @@ class Store:
 
     # ----------------------------------------------------------------- append-only files
 
-    async def append_line(self, path: Path, line: str) -> None:
-        """Append one line to `path` and fsync it, on the store's thread, in call order."""
-        await self._on_writer(_append, path, line)
+    async def load_audit(self) -> list[str]:
+        """The audit lines earlier runs wrote; a file over twice the limit is cut at start."""
+        try:
+            lines = self.audit_path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        if len(lines) > 2 * self.audit_limit:
+            lines = lines[-self.audit_limit :]
+            _write_atomic(self.audit_path, ("\n".join(lines) + "\n").encode())
+        return lines
 
-    def rewrite_lines(self, path: Path, lines: list[str]) -> None:
-        """Replace `path` by these lines, atomically (blocking: for start-up)."""
-        _write_atomic(path, ("\n".join(lines) + "\n").encode())
+    async def append_audit(self, line: str) -> None:
+        """Append one line to the audit file and fsync it, on the store's thread, in order."""
+        await self._on_writer(_append, self.audit_path, line)
 
     def save_all(self, records: dict[str, ServiceRecord]) -> None:
         """Write every record now (blocking): for tools and tests, not the daemon's loop."""

@@ -1,0 +1,117 @@
+"""Several replicas in the arbiter cluster, one acting: the lease, the state, and who acts when.
+
+Every replica probes and serves the API; until it holds the lease it is a follower (the daemon
+runs observe-only loops and writes nothing). When the Elector wins the lease, `Arbiter` stops
+the follower's loops, claims the state ConfigMaps with the new epoch and has the daemon take
+charge (resume a journaled plan, adopt, act). When the lease is lost, or a state write meets a
+newer epoch, it has the daemon stop acting at once (plans cancelled mid-step: every step is
+idempotent and the next leader re-runs it) and exit 1, so Kubernetes restarts it as a follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from failoverd import config
+from failoverd.clusters import Clusters
+from failoverd.leader import Elector
+from failoverd.logs import Logger
+from failoverd.metrics import Metrics
+from failoverd.store import ServiceRecord
+from failoverd.store.kubernetes import ConfigMapStore
+
+
+class Arbiter:
+    def __init__(
+        self, cfg: config.Config, clusters: Callable[[], Clusters], me: str, *,
+        metrics: Metrics, log: Logger, wall: Callable[[], float],
+        stop_following: Callable[[], Awaitable[None]],
+        take_charge: Callable[[dict[str, ServiceRecord]], Awaitable[None]],
+        stop_acting: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        from failoverd.kube import Objects  # only an arbiter deployment loads the SDK
+
+        le, st = cfg.leader_election, cfg.state.kubernetes
+        assert le is not None and st is not None
+        self.services = list(cfg.services)
+        self.me, self.log, self.metrics = me, log, metrics
+        self._stop_following, self._take_charge, self._stop_acting = (
+            stop_following, take_charge, stop_acting,
+        )  # fmt: skip
+
+        def api(cluster: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: clusters().api(cluster)
+
+        self.store = ConfigMapStore(
+            Objects(api(st.cluster), "v1", "ConfigMap", "configmaps", st.namespace),
+            st.name, me, on_deposed=self.lost,
+        )  # fmt: skip
+        leases = Objects(api(le.cluster), "coordination.k8s.io/v1", "Lease", "leases",
+                         le.namespace)  # fmt: skip
+        self.elector = Elector(leases, le, me, metrics=metrics, log=log, wall=wall,
+                               on_elected=self._elected, on_lost=self.lost)  # fmt: skip
+        self.following = True  # until the lease is ours and the state is claimed
+        self.lost_why: str | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.elector.leading and not self.following and self.lost_why is None
+
+    def status(self) -> dict[str, Any]:
+        return {"identity": self.me, "holder": self.elector.holder,
+                "epoch": self.elector.epoch if self.leading else None}  # fmt: skip
+
+    async def peek(self) -> dict[str, ServiceRecord]:
+        """A follower's read of the state, for its status (empty if it cannot be read)."""
+        try:
+            return await self.store.load(self.services)
+        except Exception as e:
+            self.log.warning("state_read_failed", error=str(e), detail="status starts empty")
+            return {}
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.elector.run(), name="lease")
+        self.task.add_done_callback(self._ended)
+
+    async def stop(self) -> None:
+        """A clean stop: the lease loop ends and the lease is released (taken over at once)."""
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.lost_why is None:
+            await self.elector.release()
+
+    async def _elected(self, epoch: int) -> None:
+        """Stop following, claim the state with our epoch, resume what the last leader left."""
+        try:
+            await self._stop_following()
+            records = await self.store.open(self.services, epoch)
+            self.following = False
+            await self._take_charge(records)
+            self.log.warning("leading", epoch=epoch, services=len(self.services))
+        except Exception as e:
+            self.log.exception("lead_failed", error=str(e))
+            self.lost(f"could not take charge: {e}")
+
+    def lost(self, why: str) -> None:
+        """The lease (or the state) is someone else's now: nothing more is written or done."""
+        if self.lost_why is not None:
+            return
+        self.lost_why = why
+        self.store.epoch = None
+        self.metrics.leader.set(0)
+        self._stop_acting(why)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The lease loop only ends when the lease is lost; if it crashed, stop acting too."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.metrics.task_failures.labels("lease").inc()
+            self.log.error("task_failed", task="lease", error=repr(error),
+                           exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+        self.lost(f"the lease loop ended ({error!r})" if error else "the lease was lost")

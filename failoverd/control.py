@@ -1,0 +1,123 @@
+"""What the API asks of the daemon (api.Control): status, views, commands, drills, audit.
+
+A mixin of daemon.Daemon, kept apart so the composition root stays readable. A follower (a
+replica without the lease) answers every read with its own view and refuses every command
+with the leader's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from failoverd.api import OperatorCommand
+from failoverd.machine import Decision
+from failoverd.store.codec import event_to_dict
+
+if TYPE_CHECKING:
+    from failoverd.arbiter import Arbiter
+    from failoverd.audit import AuditLog
+    from failoverd.clock import Clock
+    from failoverd.drill import DrillDesk
+    from failoverd.logs import Logger
+    from failoverd.metrics import Metrics
+    from failoverd.notify import Notifier
+    from failoverd.service import ServiceRunner
+    from failoverd.store import ServiceRecord
+
+
+class DaemonControl:
+    runners: dict[str, ServiceRunner]
+    records: dict[str, ServiceRecord]
+    tasks: dict[str, asyncio.Task[None]]
+    arbiter: Arbiter | None
+    audit: AuditLog
+    drill_desk: DrillDesk
+    notifier: Notifier
+    metrics: Metrics
+    clock: Clock
+    log: Logger
+    me: str
+    started: bool
+
+    # ----------------------------------------------------------------- Control (for the API)
+
+    @property
+    def ready(self) -> bool:
+        return self.started and all(r.rounds > 0 for r in self.runners.values())
+
+    def health(self) -> list[str]:
+        """Every reason this daemon is not watching what it should ([] when all is well)."""
+        if not self.started:
+            return []
+        now = self.clock.monotonic()
+        problems = []
+        for name, runner in sorted(self.runners.items()):
+            task = self.tasks.get(name)
+            if task is None or task.done():
+                problems.append(f"{name}: the round loop is not running")
+            problems += [f"{name}: {p}" for p in runner.health(now)]
+        self.metrics.healthy.set(0 if problems else 1)
+        return problems
+
+    def view(self, service: str) -> dict[str, Any] | None:
+        runner = self.runners.get(service)
+        return None if runner is None else runner.view()
+
+    @property
+    def leading(self) -> bool:
+        return self.arbiter is None or self.arbiter.leading
+
+    def status(self) -> dict[str, Any]:
+        lease = self.arbiter.status() if self.arbiter else None
+        return {"leader": self.leading, "lease": lease,
+                "services": {n: r.status() for n, r in self.runners.items()}}  # fmt: skip
+
+    def events(self, limit: int) -> list[dict[str, Any]]:
+        merged = [e for rec in self.records.values() for e in rec.history]
+        return [
+            event_to_dict(e) for e in sorted(merged, key=lambda e: e.time, reverse=True)[:limit]
+        ]
+
+    def command(self, cmd: OperatorCommand) -> Decision | None:
+        runner = self.runners.get(cmd.service)
+        if runner is not None and not self.leading:
+            holder = self.arbiter.elector.holder if self.arbiter else None
+            return Decision(runner.record.machine, (), f"this replica ({self.me}) is not the "
+                            f"leader; send it to the leader ({holder or 'none yet'})", rejected=True)  # fmt: skip
+        self.log.warning("operator_command", service=cmd.service, command=cmd.command,
+                         reason=cmd.reason, force=cmd.force, who=cmd.who, client=cmd.client)  # fmt: skip
+        decision = (
+            None
+            if runner is None
+            else runner.command(cmd.command, cmd.reason, cmd.force, cmd.pause_for)
+        )
+        result = "no such service" if decision is None else (
+            "refused" if decision.rejected else "accepted")  # fmt: skip
+        self.audit.record(cmd.who, cmd.command, cmd.service, result, reason=cmd.reason,
+                          client=cmd.client, force=cmd.force or None, pause_for=cmd.pause_for,
+                          detail=decision.reason if decision else None)  # fmt: skip
+        return decision
+
+    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
+        if not self.leading:
+            return 409, f"this replica ({self.me}) is not the leader: ask the leader"
+        return self.drill_desk.start(self.runners.get(service), service, kind, reason, soak)
+
+    def drill_reports(self, drill_id: str | None = None) -> list[dict[str, Any]]:
+        return self.drill_desk.reports(self.records, drill_id)
+
+    def explain(self, service: str) -> dict[str, Any] | None:
+        runner = self.runners.get(service)
+        if runner is None:
+            return None
+        return {"service": service, "decision": runner.last_explain}
+
+    def audit_log(self, limit: int) -> list[dict[str, Any]]:
+        return self.audit.newest(limit)
+
+    async def notify_test(self) -> dict[str, dict[str, Any]]:
+        if not self.leading:
+            return {"(this replica)": {"ok": False, "error": "not the leader: ask the leader"}}
+        self.log.warning("operator_command", command="notify-test")
+        return await self.notifier.test()

@@ -1,0 +1,241 @@
+"""The Kubernetes Lease loop: one replica leads, the others wait; only the leader acts.
+
+Written here rather than taken from kubernetes_asyncio.leaderelection, which has no
+per-request timeout, no guard around the leading task, reads the wall clock, never releases
+and never counts leaseTransitions. Timing follows client-go (lease 15 s, renew deadline 10 s,
+retry 2 s) on the event loop's monotonic clock:
+
+- A candidate reads the Lease every retry period, and at once when a watch says it changed.
+  It takes the Lease when it is free (released, or unchanged for leaseDurationSeconds since
+  this candidate first saw it so) with a PUT conditional on its resourceVersion; a 409 means
+  another candidate won. Each acquisition sets leaseTransitions + 1: that number is the
+  **epoch**, which every state write carries.
+- The leader renews every retry period. It acts only until *the start of its last successful
+  renewal + renew deadline*, which comes before anyone else may take the Lease (at the earliest
+  *that renewal + lease duration*). Every request is bounded by the time left before then.
+- On a clean stop the leader releases the Lease (holder empty), so a candidate takes it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, Protocol
+
+from failoverd.config import LeaderElectionConfig
+from failoverd.errors import ActionError, Conflict
+from failoverd.logs import Logger
+from failoverd.metrics import Metrics
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the lease: whatever it was doing must stop now."""
+
+
+class LeaseApi(Protocol):
+    async def get(self, name: str, timeout: float) -> dict[str, Any] | None: ...
+    async def create(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+    async def replace(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+    def watch(self, name: str, timeout: float) -> AsyncIterator[dict[str, Any]]: ...
+
+
+def identity() -> str:
+    """$POD_NAME (the downward API), else hostname-pid: two processes are two candidates."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _micro_time(wall: float) -> str:
+    return datetime.datetime.fromtimestamp(wall, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Elector:
+    def __init__(
+        self, leases: LeaseApi, cfg: LeaderElectionConfig, me: str, *, metrics: Metrics,
+        log: Logger, wall: Callable[[], float],
+        on_elected: Callable[[int], Coroutine[Any, Any, None]], on_lost: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        self.leases, self.cfg, self.me = leases, cfg, me
+        self.metrics, self.log, self.wall = metrics, log.bind(lease=cfg.name, identity=me), wall
+        self.on_elected, self.on_lost = on_elected, on_lost
+        self.epoch: int | None = None
+        self.leading = False
+        self.acting_until = 0.0  # loop time: start of the last good renewal + renew deadline
+        self.holder: str | None = None  # who holds the lease, as last read
+        self._lease: dict[str, Any] | None = None  # the lease as last read or written
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self._changed = asyncio.Event()
+        self._renewed = asyncio.Event()
+        self._elected: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_event_loop
+
+    def now(self) -> float:
+        return self._loop().time()
+
+    def time_left(self) -> float:
+        """Seconds this leader may still act (0 when it does not lead)."""
+        return max(0.0, self.acting_until - self.now()) if self.leading else 0.0
+
+    # ----------------------------------------------------------------- the loop
+
+    async def run(self) -> None:
+        """Wait for the lease, lead until it is lost; returns only when it was lost."""
+        watcher = asyncio.create_task(self._watch(), name="lease-watch")
+        try:
+            while not await self._try_acquire():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.cfg.retry_period):
+                        await self._changed.wait()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        self.log.warning("leader_acquired", epoch=self.epoch)
+        self.metrics.leader.set(1)
+        assert self.epoch is not None
+        self._elected = asyncio.create_task(self.on_elected(self.epoch), name="elected")
+        try:
+            await self._renew_loop()
+        finally:
+            self.leading = False
+            self.metrics.leader.set(0)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            wait = min(self.cfg.retry_period, self.time_left())
+            await asyncio.sleep(wait)
+            sent = self.now()
+            left = self.acting_until - sent
+            if left <= 0:
+                return self._lose("the lease could not be renewed within renew_deadline")
+            try:
+                lease = await self.leases.get(self.cfg.name, left)
+                spec = (lease or {}).get("spec") or {}
+                if (
+                    lease is None
+                    or spec.get("holderIdentity") != self.me
+                    or int(spec.get("leaseTransitions") or 0) != self.epoch
+                ):
+                    holder = spec.get("holderIdentity") if lease else "nobody (deleted)"
+                    return self._lose(f"the lease is held by {holder}")
+                self._lease = lease
+                await self._write(self._holding(renew=True), self.acting_until - self.now())
+            except Conflict:
+                return self._lose("another replica wrote the lease (409 on renewal)")
+            except ActionError as e:
+                self.log.warning("lease_renew_failed", error=str(e),
+                                 acting_for=round(self.acting_until - self.now(), 2))  # fmt: skip
+                continue
+            self.acting_until = sent + self.cfg.renew_deadline
+            self._renewed.set()
+            self._renewed = asyncio.Event()
+
+    def _lose(self, why: str) -> None:
+        self.leading = False
+        self.metrics.leader.set(0)
+        self.log.error("leader_lost", epoch=self.epoch, reason=why)
+        self._renewed.set()  # wake whoever waits for a renewal: there will be none
+        self.on_lost(why)
+
+    # ----------------------------------------------------------------- acquiring
+
+    async def _try_acquire(self) -> bool:
+        sent = self.now()
+        timeout = self.cfg.retry_period
+        try:
+            lease = await self.leases.get(self.cfg.name, timeout)
+            if lease is None:
+                self._lease = None
+                await self._write(self._holding(renew=False), timeout, create=True)
+            else:
+                self._lease = lease
+                spec = lease.get("spec") or {}
+                holder = spec.get("holderIdentity") or ""
+                self.holder = holder or None
+                seen = (holder, spec.get("renewTime"), lease["metadata"].get("resourceVersion"))
+                if seen != self._observed:
+                    self._observed, self._observed_at = seen, sent
+                duration = float(spec.get("leaseDurationSeconds") or self.cfg.lease_duration)
+                free = not holder or holder == self.me  # released, or our own earlier life
+                if not free and sent < self._observed_at + duration:
+                    return False
+                await self._write(self._holding(renew=False), timeout)
+        except Conflict:
+            return False  # another candidate wrote first
+        except ActionError as e:
+            self.log.warning("lease_read_failed", error=str(e))
+            return False
+        self.leading = True
+        self.acting_until = sent + self.cfg.renew_deadline
+        return True
+
+    def _holding(self, renew: bool) -> dict[str, Any]:
+        """The lease as this process writes it: to acquire (epoch + 1) or to renew."""
+        now = _micro_time(self.wall())
+        old = (self._lease or {}).get("spec") or {}
+        meta: dict[str, Any] = {"name": self.cfg.name}
+        if self._lease is not None:
+            meta["resourceVersion"] = self._lease["metadata"].get("resourceVersion")
+        transitions = int(old.get("leaseTransitions") or 0) + (0 if renew else 1)
+        spec = {
+            "holderIdentity": self.me,
+            "leaseDurationSeconds": max(1, round(self.cfg.lease_duration)),
+            "acquireTime": old.get("acquireTime") if renew else now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+        if not renew:
+            self.epoch = transitions
+        return {"metadata": meta, "spec": spec}
+
+    async def _write(self, lease: dict[str, Any], timeout: float, create: bool = False) -> None:
+        if create:
+            self._lease = await self.leases.create(lease, timeout)
+        else:
+            self._lease = await self.leases.replace(lease, timeout)
+        self.holder = self.me
+
+    # ----------------------------------------------------------------- watching and releasing
+
+    async def _watch(self) -> None:
+        """Wake the candidate as soon as the lease changes (a release is taken at once)."""
+        while True:
+            try:
+                async for _ in self.leases.watch(self.cfg.name, 300.0):
+                    self._changed.set()
+            except (ActionError, ValueError) as e:
+                self.log.debug("lease_watch_failed", error=str(e))
+            await asyncio.sleep(self.cfg.retry_period)
+
+    async def release(self) -> None:
+        """Give the lease up (a clean stop), so a candidate takes it at once, not in 15 s."""
+        if not self.leading or self._lease is None:
+            return
+        self.leading = False
+        lease = self._holding(renew=True)
+        lease["spec"] |= {"holderIdentity": "", "leaseDurationSeconds": 1}
+        try:
+            await self._write(lease, min(self.cfg.retry_period, 5.0))
+            self.log.info("leader_released", epoch=self.epoch)
+        except ActionError as e:
+            self.log.warning("leader_release_failed", error=str(e))
+        self.metrics.leader.set(0)
+
+    async def wait_for(self, timeout: float) -> None:
+        """Return when a step of `timeout` fits in what is left of the lease; LeaseLost if lost.
+
+        A step whose timeout is longer than a fresh renewal gives waits for a fresh one (renew
+        deadline - retry period left): it runs under continuous renewal and is cancelled if
+        the lease is lost.
+        """
+        need = min(timeout, self.cfg.renew_deadline - self.cfg.retry_period)
+        while self.time_left() < need:
+            if not self.leading:
+                raise LeaseLost(f"lease {self.cfg.name} lost")
+            await self._renewed.wait()
+        if not self.leading:
+            raise LeaseLost(f"lease {self.cfg.name} lost")
