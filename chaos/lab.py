@@ -383,8 +383,11 @@ def hot_config(
 class Daemon:
     """`failoverd run` as a child process; its JSON log lines are awaitable events."""
 
-    def __init__(self, config_path: Path, api_port: int, token: str) -> None:
+    def __init__(
+        self, config_path: Path, api_port: int, token: str, env: dict[str, str] | None = None
+    ) -> None:
         self.config_path, self.api_port, self.token = config_path, api_port, token
+        self.env = env or {}
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[dict[str, Any]] = []
         self.raw: list[str] = []
@@ -395,7 +398,7 @@ class Daemon:
     def api(self) -> str:
         return f"http://{LOOPBACK}:{self.api_port}"
 
-    async def start(self) -> None:
+    async def start(self, wait_for: str = "started") -> None:
         self.lines.clear()
         # FAILOVERD_DAEMON_PYTHON: run the daemon from another install (e.g. a venv with no test
         # or lint extras, to measure memory as a production install has it)
@@ -403,10 +406,10 @@ class Daemon:
         self.proc = await asyncio.create_subprocess_exec(
             python, "-m", "failoverd", "run", "-c", str(self.config_path),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
-        await self.wait_for("started")
+        await self.wait_for(wait_for)
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None

@@ -1,9 +1,15 @@
 """Kubernetes in the lab: kmock's KubernetesEmulator as a cluster on 127.0.0.1.
 
 The emulator is a real HTTP Kubernetes API (the real kubernetes-asyncio client talks to it),
-but it lacks the PUT (replace) verb, which `cluster()` adds, and it runs no controllers: nothing turns spec.replicas into ready pods. `ReplicaController`
-plays the Deployment/StatefulSet controller: after `delay` it sets status.readyReplicas to
-spec.replicas, so a prepare step really waits for readiness the way it would on a cluster.
+but it lacks what a real API server does with writes, which `cluster()` adds in front of it:
+the PUT (replace) verb, a metadata.resourceVersion on every POST and PUT, and optimistic
+concurrency: a PUT carrying a stale resourceVersion is refused with 409 Conflict. Every write
+to a Lease or a ConfigMap is appended to `Cluster.writes` (with the writer's epoch), so a test
+can check that no two leaders ever overlapped. It runs no controllers: nothing turns
+spec.replicas into ready pods. `ReplicaController` plays the Deployment/StatefulSet
+controller: after `delay` it sets status.readyReplicas to spec.replicas, so a prepare step
+really waits for readiness the way it would on a cluster. `BlackHole` stands between one
+client and the API server and can swallow every byte, as a partitioned network does.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ RESOURCES = (
     "v1/configmaps",
     "v1/secrets",
     "v1/services",
+    "coordination.k8s.io/v1/leases",
 )
 
 
@@ -32,6 +39,17 @@ class Cluster:
     name: str
     emulator: Any
     url: str
+    writes: list[dict[str, Any]] = field(default_factory=list)  # Lease and ConfigMap writes
+
+    def lease(self, name: str = "failoverd", namespace: str = "failoverd") -> dict[str, Any]:
+        key = (kmock.resource("coordination.k8s.io/v1/leases"), namespace, name)
+        return dict(self.emulator.objects[key].raw)
+
+    def configmap(self, name: str, namespace: str = "failoverd") -> dict[str, Any] | None:
+        key = (kmock.resource("v1/configmaps"), namespace, name)
+        if key not in self.emulator.objects or self.emulator.objects[key].deleted:
+            return None
+        return dict(self.emulator.objects[key].raw)
 
     def deployment(self, name: str, namespace: str = "default") -> dict[str, Any]:
         key = (kmock.resource("apps/v1/deployments"), namespace, name)
@@ -61,16 +79,116 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         for res in RESOURCES:
             emulator.resources[res] = {}
         emulator["get /readyz"] << b"ok"
+        lab = Cluster(name, emulator, str(server.url).rstrip("/"))
+        versions = iter(range(1000, 10**9))
+        loop = asyncio.get_running_loop()
 
-        # The emulator has no PUT (replace) verb; this does what the API server does with one:
-        # the stored object becomes the request's object, whole.
-        def replace(request: Any) -> Any:
-            key = (request.resource, request.namespace, request.name)
-            emulator.objects[key] = request.data
+        def log(verb: str, request: Any, obj: dict[str, Any]) -> None:
+            plural = str(request.resource).rsplit("/", 1)[-1] if request.resource else ""
+            if "lease" not in plural and "configmap" not in plural:
+                return
+            meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+            epoch = (meta.get("annotations") or {}).get("failoverd.io/epoch")
+            if "lease" in plural:
+                epoch = spec.get("leaseTransitions")
+            holder = (meta.get("annotations") or {}).get("failoverd.io/holder")
+            lab.writes.append({"t": loop.time(), "verb": verb, "kind": plural,
+                               "name": meta.get("name"), "epoch": int(epoch or 0),
+                               "holder": spec.get("holderIdentity", holder)})  # fmt: skip
+
+        # The emulator stores a POST before any reaction runs (409 when the name is taken);
+        # this gives the new object its resourceVersion, as the API server does.
+        def create(request: Any) -> Any:
+            meta = request.data.get("metadata") or {}
+            key = (request.resource, request.namespace or meta.get("namespace"), meta["name"])
+            emulator.objects[key].patch({"metadata": {"resourceVersion": str(next(versions))}})
+            log("create", request, emulator.objects[key].raw)
             return emulator.objects[key].raw
 
+        # The emulator has no PUT (replace) verb; this does what the API server does with one:
+        # refuse a stale resourceVersion (409), else store the request's object whole.
+        async def replace(request: Any) -> Any:
+            key = (request.resource, request.namespace, request.name)
+            if key not in emulator.objects or emulator.objects[key].deleted:
+                raise kmock.KubernetesError(status=404, reason="NotFound", message="not found")
+            stored = (emulator.objects[key].raw.get("metadata") or {}).get("resourceVersion")
+            sent = (request.data.get("metadata") or {}).get("resourceVersion")
+            if sent and sent != stored:
+                raise kmock.KubernetesError(
+                    status=409, reason="Conflict",
+                    message=f"the object has been modified (resourceVersion {sent} is not {stored})",
+                )  # fmt: skip
+            data = dict(request.data)
+            data["metadata"] = {
+                **(data.get("metadata") or {}),
+                "resourceVersion": str(next(versions)),
+            }
+            emulator.objects[key] = data
+            log("replace", request, data)
+            raw = emulator.objects[key].raw
+            # watchers see it change (the emulator only tells them of its own verbs)
+            await emulator._buses[request.resource].put({"type": "MODIFIED", "object": raw})
+            return raw
+
+        emulator["post"] << create
         emulator["put"] << replace
-        yield Cluster(name, emulator, str(server.url).rstrip("/"))
+        yield lab
+
+
+class BlackHole:
+    """A TCP relay between a client and an API server that can swallow everything.
+
+    While `hole` is set, bytes in either direction are read and dropped: connections stay
+    open and requests simply never get an answer, as when a network partition black-holes
+    the traffic (no RST, no error, only silence).
+    """
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.hole = False
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def __aenter__(self) -> BlackHole:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.close()
+            return
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await src.read(65536):
+                if not self.hole:
+                    dst.write(chunk)
+                    await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            dst.close()
 
 
 def write_kubeconfig(path: Path, clusters: list[Cluster]) -> Path:

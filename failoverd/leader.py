@@ -63,6 +63,7 @@ class Elector:
         self.on_elected, self.on_lost = on_elected, on_lost
         self.epoch: int | None = None
         self.leading = False
+        self.lost = False  # it led, and lost the lease: it never writes it again
         self.acting_until = 0.0  # loop time: start of the last good renewal + renew deadline
         self.holder: str | None = None  # who holds the lease, as last read
         self._lease: dict[str, Any] | None = None  # the lease as last read or written
@@ -135,7 +136,7 @@ class Elector:
             self._renewed = asyncio.Event()
 
     def _lose(self, why: str) -> None:
-        self.leading = False
+        self.leading, self.lost = False, True
         self.metrics.leader.set(0)
         self.log.error("leader_lost", epoch=self.epoch, reason=why)
         self._renewed.set()  # wake whoever waits for a renewal: there will be none
@@ -213,7 +214,8 @@ class Elector:
 
     async def release(self) -> None:
         """Give the lease up (a clean stop), so a candidate takes it at once, not in 15 s."""
-        if not self.leading or self._lease is None:
+        held = ((self._lease or {}).get("spec") or {}).get("holderIdentity") == self.me
+        if not held or self.lost:
             return
         self.leading = False
         lease = self._holding(renew=True)

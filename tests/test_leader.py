@@ -1,0 +1,171 @@
+"""The Lease loop and the state store against kmock's Kubernetes emulator.
+
+The emulator lacks what a real API server does with writes (resourceVersion, 409 on a stale
+one, PUT); chaos/lab_kube.py adds that in front of it, so the code path is the one a cluster
+takes. Each candidate reaches the API server through its own `BlackHole` relay, so one of them
+can lose the API server while the other keeps it. Timings are short (lease 1.5 s, renew
+deadline 1 s, retry 0.2 s) with client-go's ordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import structlog
+
+from chaos import lab_kube
+from failoverd import config
+from failoverd.clusters import Clusters
+from failoverd.kube import Objects
+from failoverd.leader import Elector, LeaseLost
+from failoverd.metrics import Metrics
+from failoverd.store import Deposed, ServiceRecord
+from failoverd.store.kubernetes import ConfigMapStore, configmap_name
+
+LE = config.LeaderElectionConfig(cluster="arbiter", namespace="failoverd", name="failoverd",
+                                 lease_duration="1500ms", renew_deadline="1s", retry_period="200ms")  # fmt: skip
+
+
+@dataclass
+class Candidate:
+    name: str
+    hole: lab_kube.BlackHole
+    clusters: Clusters
+    elector: Elector = field(init=False)
+    elected: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    elected_at: float = 0.0
+    lost_at: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+    def objects(self, api_version: str, kind: str, plural: str) -> Objects:
+        return Objects(lambda: self.clusters.api("arbiter"), api_version, kind, plural, "failoverd")
+
+    def __post_init__(self) -> None:
+        leases = self.objects("coordination.k8s.io/v1", "Lease", "leases")
+        self.elector = Elector(leases, LE, self.name, metrics=Metrics(),
+                               log=structlog.get_logger(), wall=lambda: 1.7e9,
+                               on_elected=self._elected, on_lost=self._lost)  # fmt: skip
+
+    async def _elected(self, epoch: int) -> None:
+        self.elected_at = asyncio.get_running_loop().time()
+        self.elected.set()
+
+    def _lost(self, why: str) -> None:
+        self.lost_at = asyncio.get_running_loop().time()
+        self.lost.set()
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.elector.run())
+
+
+@contextlib.asynccontextmanager
+async def arbiter(tmp_path: Path, names: tuple[str, ...]) -> AsyncIterator[
+    tuple[lab_kube.Cluster, list[Candidate]]
+]:  # fmt: skip
+    async with lab_kube.cluster("arbiter") as cluster, contextlib.AsyncExitStack() as stack:
+        candidates = []
+        for name in names:
+            hole = await stack.enter_async_context(lab_kube.BlackHole(cluster.url))
+            kubeconfig = lab_kube.write_kubeconfig(
+                tmp_path / f"kubeconfig-{name}", [lab_kube.Cluster("arbiter", None, hole.url)]
+            )
+            clusters = Clusters({"arbiter": config.ClusterConfig(kubeconfig=str(kubeconfig))})
+            candidates.append(Candidate(name, hole, clusters))
+        try:
+            yield cluster, candidates
+        finally:
+            for c in candidates:
+                if c.task is not None:
+                    c.task.cancel()
+                    await asyncio.gather(c.task, return_exceptions=True)
+                await c.clusters.close()
+
+
+async def first(*events: asyncio.Event, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        waits = [asyncio.create_task(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def test_two_candidates_one_leader_and_a_release_is_taken_over_at_once(tmp_path):
+    async with arbiter(tmp_path, ("a", "b")) as (cluster, (a, b)):
+        a.start()
+        await first(a.elected)
+        b.start()
+        assert a.elector.epoch == 1 and cluster.lease()["spec"]["holderIdentity"] == "a"
+        # b keeps trying for more than a lease duration: a renews, so b never leads
+        renewals = len([w for w in cluster.writes if w["holder"] == "a"])
+        async with asyncio.timeout(10):
+            while len([w for w in cluster.writes if w["holder"] == "a"]) < renewals + 10:
+                await asyncio.sleep(0.05)
+        assert not b.elected.is_set() and a.elector.leading
+        assert cluster.lease()["spec"]["leaseTransitions"] == 1
+
+        released = asyncio.get_running_loop().time()
+        a.task.cancel()  # a clean stop: the loop ends, then the lease is released
+        await asyncio.gather(a.task, return_exceptions=True)
+        await a.elector.release()
+        await first(b.elected)
+        assert b.elected_at - released < LE.retry_period, "the watch wakes b: no poll to wait for"
+        assert b.elector.epoch == 2 and cluster.lease()["spec"]["holderIdentity"] == "b"
+
+
+async def test_a_leader_cut_from_the_api_server_stops_acting_before_anyone_else_leads(tmp_path):
+    async with arbiter(tmp_path, ("a", "b")) as (cluster, (a, b)):
+        a.start()
+        await first(a.elected)
+        b.start()
+        async with asyncio.timeout(5):
+            while len(cluster.writes) < 5:
+                await asyncio.sleep(0.05)
+        a.hole.hole = True  # a's requests go unanswered from now on
+        cut = asyncio.get_running_loop().time()
+        await first(b.elected)
+        assert a.lost.is_set(), "a stopped acting before b was elected"
+        assert a.lost_at < b.elected_at
+        assert a.lost_at - cut <= LE.renew_deadline + 0.1, "a stops at last renewal + deadline"
+        assert b.elected_at - cut <= LE.lease_duration + 2 * LE.retry_period + 0.2
+        assert b.elector.epoch == 2
+        epochs = [w["epoch"] for w in cluster.writes]
+        assert epochs == sorted(epochs), f"a write with an old epoch after a newer one: {epochs}"
+        with pytest.raises(LeaseLost):
+            await a.elector.wait_for(0.1)
+
+
+async def test_a_step_waits_for_a_fresh_renewal_when_its_timeout_does_not_fit(tmp_path):
+    async with arbiter(tmp_path, ("a",)) as (_, (a,)):
+        a.start()
+        await first(a.elected)
+        await a.elector.wait_for(60.0)  # capped: waits for a renewal that leaves 0.8 s or more
+        assert a.elector.time_left() >= LE.renew_deadline - LE.retry_period
+
+
+async def test_a_deposed_leaders_state_write_fails_and_says_so(tmp_path):
+    async with arbiter(tmp_path, ("a", "b")) as (cluster, (a, b)):
+        deposed: list[str] = []
+        old = ConfigMapStore(a.objects("v1", "ConfigMap", "configmaps"), "failoverd-state", "a",
+                             on_deposed=deposed.append)  # fmt: skip
+        new = ConfigMapStore(b.objects("v1", "ConfigMap", "configmaps"), "failoverd-state", "b")
+        rec = ServiceRecord()
+        assert await old.open(["web"], epoch=1) == {"web": rec}
+        await old.save("web", rec)
+        claimed = await new.open(["web"], epoch=2)
+        assert list(claimed) == ["web"]
+        with pytest.raises(Deposed, match="epoch 2"):
+            await old.save("web", rec)
+        assert deposed and old.epoch is None
+        cm = cluster.configmap(configmap_name("failoverd-state", "web"))
+        assert cm is not None and cm["metadata"]["annotations"]["failoverd.io/epoch"] == "2"
+        epochs = [w["epoch"] for w in cluster.writes]
+        assert epochs == sorted(epochs)

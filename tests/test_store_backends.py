@@ -1,0 +1,148 @@
+"""One suite for both state backends: the bastion's files and the arbiter cluster's ConfigMaps.
+
+Each test runs twice, once per backend, through the one interface the daemon uses
+(store.base.StateStore): what one process saved, the next one reads back; the outbox and the
+audit trail survive; and a second writer never writes beside the first (the file is locked;
+the ConfigMaps are fenced by the lease epoch). The ConfigMaps live in kmock's emulator, with
+the resourceVersion checks a real API server makes added in front of it (chaos/lab_kube.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from chaos import lab_kube
+from failoverd import config
+from failoverd.clusters import Clusters
+from failoverd.kube import Objects
+from failoverd.machine import ServiceState, StartPlan, State
+from failoverd.store import (
+    Deposed,
+    Event,
+    PlanRecord,
+    ServiceRecord,
+    StateStore,
+    Step,
+    Store,
+    StoreError,
+)
+from failoverd.store.kubernetes import MAX_BYTES, ConfigMapStore
+
+
+
+def a_plan(plan_id: str) -> PlanRecord:
+    action = StartPlan("failover", "auto", "standby", "primary down", outage_started=5.0)
+    plan = PlanRecord.new(action, [Step("fence"), Step("switch")], 9.0)
+    plan.id = plan_id
+    return plan
+
+
+@contextlib.asynccontextmanager
+async def file_backend(tmp_path: Path) -> AsyncIterator[Callable[[], StateStore]]:
+    yield lambda: Store(tmp_path / "state.json")
+
+
+@contextlib.asynccontextmanager
+async def configmap_backend(tmp_path: Path) -> AsyncIterator[Callable[[], StateStore]]:
+    async with lab_kube.cluster("arbiter") as cluster:
+        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [cluster])
+        clusters = Clusters({"arbiter": config.ClusterConfig(kubeconfig=str(kubeconfig))})
+        n = iter(range(1, 100))
+
+        def make() -> StateStore:
+            objects = Objects(lambda: clusters.api("arbiter"), "v1", "ConfigMap", "configmaps",
+                              "failoverd")  # fmt: skip
+            return ConfigMapStore(objects, "failoverd-state", f"replica-{next(n)}")
+
+        try:
+            yield make
+        finally:
+            await clusters.close()
+
+
+BACKENDS = {"file": file_backend, "configmaps": configmap_backend}
+
+
+@pytest.fixture(params=list(BACKENDS))
+async def backend(request, tmp_path) -> AsyncIterator[tuple[str, Callable[[], StateStore]]]:
+    async with BACKENDS[request.param](tmp_path) as make:
+        yield request.param, make
+
+
+def a_record() -> ServiceRecord:
+    rec = ServiceRecord(machine=ServiceState(state=State.FAILING_OVER, active="primary"))
+    rec.plan = a_plan("p1")
+    rec.plan.steps[0].status = "done"
+    for n in range(3):
+        rec.add_event(Event(float(n), "web", "primary_active", "primary_suspect", "primary", "x"))
+    return rec
+
+
+async def test_what_one_process_saved_the_next_reads_back(backend):
+    _, make = backend
+    first = make()
+    fresh = await first.open(["web", "db"], epoch=1)
+    assert all(r == ServiceRecord() for r in fresh.values())
+    rec = a_record()
+    await first.save("web", rec)
+    await first.close()
+    second = make()
+    records = await second.open(["web", "db"], epoch=2)
+    assert records["web"].plan == rec.plan and records["web"].history == rec.history
+    assert records["web"].machine.state == State.FAILING_OVER
+    assert records.get("db", ServiceRecord()).plan is None
+    await second.close()
+
+
+async def test_the_outbox_and_the_audit_survive_a_restart(backend):
+    _, make = backend
+    first = make()
+    await first.open(["web"], epoch=1)
+    entries = [{"notice": {"id": str(n), "event": "failover_started"}, "sinks": ["hook"]}
+               for n in range(3)]  # fmt: skip
+    await first.save_outbox(entries)
+    assert await first.load_audit() == []
+    for n in range(3):
+        await first.append_audit(json.dumps({"n": n}))
+    await first.close()
+    second = make()
+    await second.open(["web"], epoch=2)
+    assert await second.load_outbox() == entries
+    assert [json.loads(x)["n"] for x in await second.load_audit()] == [0, 1, 2]
+    await second.close()
+
+
+async def test_a_second_writer_never_writes_beside_the_first(backend):
+    kind, make = backend
+    first = make()
+    await first.open(["web"], epoch=1)
+    await first.save("web", a_record())
+    second = make()
+    if kind == "file":  # the bastion: the lock refuses the second daemon outright
+        with pytest.raises(StoreError, match="another failoverd"):
+            await second.open(["web"], epoch=2)
+        await first.save("web", a_record())
+    else:  # the arbiter: the newer epoch claims the state, the older writer is deposed
+        await second.open(["web"], epoch=2)
+        with pytest.raises(Deposed):
+            await first.save("web", a_record())
+        await second.save("web", a_record())
+    await first.close()
+    await second.close()
+
+
+async def test_a_configmap_never_nears_the_size_limit(tmp_path):
+    async with configmap_backend(tmp_path) as make:
+        store = make()
+        await store.open(["web"], epoch=1)
+        huge = [{"notice": {"id": str(n), "message": "x" * 2000}, "sinks": ["hook"]}
+                for n in range(1000)]  # fmt: skip
+        await store.save_outbox(huge)  # 2 MB asked: the oldest events give way
+        kept = await store.load_outbox()
+        assert 0 < len(kept) < 1000 and kept[-1] == huge[-1]
+        assert len(json.dumps({"schema": 3, "events": kept})) <= MAX_BYTES
