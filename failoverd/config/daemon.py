@@ -7,7 +7,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from failoverd.config.common import (
     Bool,
@@ -161,7 +168,7 @@ class Config(Model):
     state: StateConfig = StateConfig()
     log: LogConfig = LogConfig()
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
-    leader_election: LeaderElectionConfig | None = None
+    leader_election: LeaderElectionConfig | None = Field(default=None, validate_default=True)
     notify: list[SinkSpec] = Field(default_factory=list)
     observe_only: Bool = False  # every service only observes (a witness instance)
     services: dict[str, ServiceConfig] = Field(min_length=1)
@@ -192,21 +199,26 @@ class Config(Model):
                 names.add(env)
         return names
 
-    @model_validator(mode="after")
-    def _v_leader_election(self) -> Config:
+    @field_validator("leader_election")
+    @classmethod
+    def _v_leader_election(
+        cls, v: LeaderElectionConfig | None, info: ValidationInfo
+    ) -> LeaderElectionConfig | None:
         """Several replicas need both a lease and a shared state; one without the other is wrong."""
-        if self.leader_election is not None and self.state.kubernetes is None:
+        state = info.data.get("state")
+        kube = state.kubernetes if isinstance(state, StateConfig) else None
+        if v is not None and kube is None:
             raise ValueError(
                 "leader_election needs state: {kubernetes: {cluster, namespace, name}}: replicas "
                 "cannot share a local state file, and a new leader must find the journal of a "
                 "half-done failover where the old one left it"
             )
-        if self.state.kubernetes is not None and self.leader_election is None:
+        if kube is not None and v is None:
             raise ValueError(
                 "state.kubernetes needs leader_election: without a lease, two replicas would "
                 "write the state (and move traffic) at the same time"
             )
-        return self
+        return v
 
     @field_validator("notify")
     @classmethod

@@ -1,0 +1,187 @@
+"""Two replicas in the arbiter cluster: one leader, a takeover that finishes a half-done failover.
+
+Two real `failoverd run` processes share a Lease and the state ConfigMaps in kmock's emulator.
+The emulator lacks what a real API server does with writes (PUT, resourceVersion, 409 on a
+stale one); chaos/lab_kube.py adds that in front of it and logs every Lease and ConfigMap
+write with its epoch, so the tests can check that no two leaders ever overlapped. Each replica
+reaches the API server through its own BlackHole relay. Timings are shortened (lease 3 s,
+renew deadline 2 s, retry 500 ms) in client-go's ordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos import lab, lab_kube
+
+pytestmark = pytest.mark.e2e
+
+LEASE = {"lease_duration": "3s", "renew_deadline": "2s", "retry_period": "500ms"}
+
+
+@dataclass
+class Replica:
+    name: str
+    daemon: lab.Daemon
+    hole: lab_kube.BlackHole
+
+
+@dataclass
+class Arbiter:
+    cluster: lab_kube.Cluster
+    replicas: list[Replica]
+
+    def epochs(self) -> list[int]:
+        return [w["epoch"] for w in self.cluster.writes]
+
+
+def ha_config(base: dict[str, Any], kubeconfig: Path, api_port: int) -> dict[str, Any]:
+    cfg = {**base, "api": {**base["api"], "listen": f"127.0.0.1:{api_port}"}}
+    cfg["clusters"] = {"arbiter": {"kubeconfig": str(kubeconfig), "context": "arbiter"}}
+    cfg["state"] = {"kubernetes": {"cluster": "arbiter", "namespace": "failoverd",
+                                   "name": "failoverd-state"}}  # fmt: skip
+    cfg["leader_election"] = {"cluster": "arbiter", "namespace": "failoverd",
+                              "name": "failoverd", **LEASE}  # fmt: skip
+    return cfg
+
+
+@contextlib.asynccontextmanager
+async def arbiter(
+    tmp_path: Path, base: dict[str, Any], token: str, names: tuple[str, ...] = ("a", "b")
+) -> AsyncIterator[Arbiter]:
+    async with lab_kube.cluster("arbiter") as cluster, contextlib.AsyncExitStack() as stack:
+        replicas = []
+        for name in names:
+            hole = await stack.enter_async_context(lab_kube.BlackHole(cluster.url))
+            kubeconfig = lab_kube.write_kubeconfig(
+                tmp_path / f"kubeconfig-{name}", [lab_kube.Cluster("arbiter", None, hole.url)]
+            )
+            port = lab.free_port()
+            path = lab.write_config(tmp_path / f"{name}.yaml", ha_config(base, kubeconfig, port))
+            replicas.append(Replica(name, lab.Daemon(path, port, token, {"POD_NAME": name}), hole))
+        try:
+            yield Arbiter(cluster, replicas)
+        finally:
+            for r in replicas:
+                await r.daemon.kill()
+
+
+async def status(http, d: lab.Daemon) -> dict[str, Any]:
+    async with http.get(f"{d.api}/v1/status") as r:
+        return await r.json()
+
+
+async def leader_gauge(http, d: lab.Daemon) -> float:
+    async with http.get(f"{d.api}/metrics") as r:
+        text = await r.text()
+    (line,) = [x for x in text.splitlines() if x.startswith("failoverd_leader ")]
+    return float(line.split()[1])
+
+
+def warm(daemon, tmp_path: Path) -> dict[str, Any]:
+    cfg = daemon.config(interval="500ms", failure_threshold=3, recovery_threshold=2)
+    svc = cfg["services"]["webapp"]
+    svc["mode"] = "warm"
+    for side in ("primary", "standby"):
+        svc["probes"][side].append(
+            {"command": {"argv": ["true"], "role": "cluster", "timeout": "300ms"}}
+        )
+    fence, prepare = tmp_path / "fence.log", tmp_path / "prepare.log"
+    svc["fence"] = {"command": {"argv": ["sh", "-c", f'echo "$POD_NAME" >> {fence}'],
+                                "timeout": "10s"}}  # fmt: skip
+    svc["prepare"] = {"command": {"argv": ["sh", "-c", f'echo "$POD_NAME" >> {prepare}; sleep 3'],
+                                  "timeout": "10s"}}  # fmt: skip
+    return cfg
+
+
+async def test_one_leader_and_a_follower_that_finishes_the_failover_the_leader_died_in(
+    daemon, sides, tmp_path, http, token
+):
+    primary, _ = sides
+    async with arbiter(tmp_path, warm(daemon, tmp_path), token[0]) as arb:
+        a, b = (r.daemon for r in arb.replicas)
+        await a.start(wait_for="leading")
+        await b.start()
+        assert (await status(http, a))["leader"] and not (await status(http, b))["leader"]
+        assert (await leader_gauge(http, a), await leader_gauge(http, b)) == (1.0, 0.0)
+        await b.wait_for("first_round")  # the follower probes too, and reports its own view
+        assert (await status(http, b))["lease"]["holder"] == "a"
+        code = await b.command("failover")
+        assert code == 409, "a follower refuses commands (it names the leader)"
+
+        await primary.down()
+        await a.wait_for("plan_step_start", step="prepare", timeout=20)
+        assert daemon.bind.answer() == [lab.PRIMARY_IP]
+        killed = time.monotonic()
+        await a.kill()
+
+        acquired = await b.wait_for("leader_acquired", timeout=20)
+        assert acquired["epoch"] == 2
+        assert acquired["_t"] - killed <= 3.0 + 0.5 + 0.5, "within lease_duration + one retry"
+        resumed = await b.wait_for("plan_resume")
+        assert resumed["steps"]["fence"] == "done" and resumed["steps"]["prepare"] == "running"
+        done = await b.wait_for("plan_done", kind="failover", timeout=30)
+        assert done["result"] == "success"
+        assert daemon.bind.answer() == [lab.STANDBY_IP]
+        assert (tmp_path / "fence.log").read_text().split() == ["a"], "fence ran once"
+        assert (tmp_path / "prepare.log").read_text().split() == ["a", "b"], "prepare twice"
+        assert not a.matching("plan_step_start", step="switch"), "only b ever switched"
+        assert len(b.matching("plan_step_start", step="switch")) == 1, "the switch landed once"
+        epochs = arb.epochs()
+        assert epochs == sorted(epochs), f"a write with an old epoch after a newer one: {epochs}"
+        svc = (await status(http, b))["services"]["webapp"]
+        assert (svc["state"], svc["active"]) == ("standby_active", "standby")
+
+
+async def test_a_leader_cut_from_the_api_server_stops_acting_and_the_follower_fails_over(
+    daemon, sides, tmp_path, http, token
+):
+    primary, _ = sides
+    cfg = daemon.config(interval="500ms", failure_threshold=3, recovery_threshold=2)
+    async with arbiter(tmp_path, cfg, token[0]) as arb:
+        (ra, rb) = arb.replicas
+        a, b = ra.daemon, rb.daemon
+        await a.start(wait_for="leading")
+        await b.start()
+        await b.wait_for("first_round")
+        ra.hole.hole = True  # every request a makes to the API server goes unanswered
+        cut = time.monotonic()
+        await primary.down()
+        stopped = await a.wait_for("stop_acting", timeout=10)
+        assert stopped["_t"] - cut <= 2.0 + 0.5, "a stops within renew_deadline of its last renewal"
+        assert await a.wait(timeout=15) == 1, "and exits non-zero (a backstop: restarted as follower)"
+        acquired = await b.wait_for("leader_acquired", timeout=15)
+        assert acquired["_t"] > stopped["_t"], "no two actors overlap"
+        await b.wait_for("plan_done", kind="failover", timeout=20)
+        assert daemon.bind.answer() == [lab.STANDBY_IP]
+        assert not a.matching("plan_step_start", step="switch")
+        epochs = arb.epochs()
+        assert epochs == sorted(epochs), f"a write with an old epoch after a newer one: {epochs}"
+
+
+async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_once(
+    daemon, tmp_path, http, token
+):
+    cfg = daemon.config(interval="500ms")
+    async with arbiter(tmp_path, cfg, token[0]) as arb:
+        a, b = (r.daemon for r in arb.replicas)
+        await a.start(wait_for="leading")
+        await b.start()
+        await b.wait_for("first_round")
+        asked = time.monotonic()
+        await a.signal(signal.SIGTERM)
+        leading = await b.wait_for("leading", timeout=10)
+        assert leading["_t"] - asked <= 2.0, "the follower leads within 2 s of SIGTERM"
+        assert await a.wait() == 0
+        assert a.matching("leader_released")
+        assert (await status(http, b))["leader"]
+        assert arb.cluster.lease()["spec"]["holderIdentity"] == "b"
