@@ -40,6 +40,18 @@ class Cluster:
     emulator: Any
     url: str
     writes: list[dict[str, Any]] = field(default_factory=list)  # Lease and ConfigMap writes
+    wrote: asyncio.Event = field(default_factory=asyncio.Event)  # set at each logged write
+
+    async def wait_writes(self, count: int, holder: str | None = None, timeout: float = 10) -> None:
+        """Until `count` writes (by `holder`, when given) are in the write log."""
+
+        def seen() -> int:
+            return sum(1 for w in self.writes if holder is None or w["holder"] == holder)
+
+        async with asyncio.timeout(timeout):
+            while seen() < count:
+                self.wrote.clear()
+                await self.wrote.wait()
 
     def lease(self, name: str = "failoverd", namespace: str = "failoverd") -> dict[str, Any]:
         key = (kmock.resource("coordination.k8s.io/v1/leases"), namespace, name)
@@ -95,6 +107,7 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
             lab.writes.append({"t": loop.time(), "verb": verb, "kind": plural,
                                "name": meta.get("name"), "epoch": int(epoch or 0),
                                "holder": spec.get("holderIdentity", holder)})  # fmt: skip
+            lab.wrote.set()
 
         # The emulator stores a POST before any reaction runs (409 when the name is taken);
         # this gives the new object its resourceVersion, as the API server does.

@@ -19,11 +19,17 @@ Timeline steps (run in order):
     {primary: partition}          cut 127.0.0.1 only off the primary (needs `witness: true`)
     {witness: kill}               kill the witness daemon
     {healthz: 503}                GET /healthz must answer this (recorded in the result)
+    {leader: kill|term|blackhole} (arbiter: true) SIGKILL or SIGTERM the lease's holder, or cut
+                                  it off the API server; marks "leader_loss"
 A scenario may add `policy:` (over the defaults), `service:` (merged into the service) and
 `state_fs: SIZE` (the state directory on a tmpfs of that size; needs root) and `witness: true`
-(a second, observe-only daemon probing the sides on 127.0.0.2, asked by a witness probe).
+(a second, observe-only daemon probing the sides on 127.0.0.2, asked by a witness probe) and
+`arbiter: true` (two replicas, a and b, sharing a Lease and the state in an emulated arbiter
+cluster; lease 3s, renew deadline 2s, retry 500ms; waits are on whichever replica logs first).
 Expectations: failovers, state, active, dns, detect_within (seconds or "policy"),
-switch_attempts_at_least, events (that must be logged), second_exit.
+switch_attempts_at_least, events (that must be logged), second_exit, takeover_within
+(seconds from the leader's loss to the other replica acting; arbiter runs also fail on any
+write with an older epoch after a newer one).
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import lab
+from chaos import lab, lab_ha
 from failoverd.config.durations import parse_duration
 
 HERE = Path(__file__).resolve().parent
@@ -78,6 +84,8 @@ class Run:
         self.healthz: list[dict[str, Any]] = []
         self.state_dir = tmp
         self.witness: lab.Daemon | None = None
+        self.arb: lab_ha.Arbiter | None = None
+        self.takeover: float | None = None
 
     def config(self, primary: lab.Backend, standby: lab.Backend) -> dict[str, Any]:
         token = self.tmp / "token"
@@ -145,7 +153,48 @@ class Run:
         finally:
             subprocess.run(["umount", "-l", str(fs)], check=False)
 
+    async def _execute_arbiter(self) -> dict[str, Any]:
+        """Two replicas of an arbiter Deployment: the timeline's waits go to either."""
+        self.bind.set_record(lab.PRIMARY_IP)
+        async with lab.backends(2) as (primary, standby):
+            base = self.config(primary, standby)
+            async with lab_ha.arbiter(self.tmp, base, "chaos") as arb:
+                self.arb = arb
+                a, b = (r.daemon for r in arb.replicas)
+                await a.start(wait_for="leading")
+                await b.start()
+                self.daemons = [a, b]
+                started = time.monotonic()
+                for step in self.sc["timeline"]:
+                    if "leader" in step:
+                        await self.leader_step(step["leader"])
+                    elif "wait" in step:
+                        fields = {k: v for k, v in step.items() if k not in ("wait", "timeout")}
+                        await arb.first(step["wait"], parse_duration(step.get("timeout", "60s")),
+                                        **fields)  # fmt: skip
+                    else:
+                        await self.step(step, a, primary, standby, self.tmp / "a.yaml")
+                holder = arb.replica(arb.holder()).daemon
+                return self.judge(await self.status(holder), started)
+
+    async def leader_step(self, what: str) -> None:
+        leader = self.arb.replica(self.arb.holder())
+        self.marks["leader_loss"] = time.monotonic()
+        if what == "kill":
+            await leader.daemon.kill()
+        elif what == "term":
+            await leader.daemon.signal(__import__("signal").SIGTERM)
+        elif what == "blackhole":
+            leader.hole.hole = True
+        else:
+            raise ValueError(f"unknown leader step {what}")
+        others = [r for r in self.arb.replicas if r is not leader]
+        acting = await others[0].daemon.wait_for("leading", timeout=30)
+        self.takeover = round(acting["_t"] - self.marks["leader_loss"], 3)
+
     async def _execute(self) -> dict[str, Any]:
+        if self.sc.get("arbiter"):
+            return await self._execute_arbiter()
         self.bind.set_record(lab.PRIMARY_IP)
         also = (WITNESS_ADDRESS,) if self.sc.get("witness") else ()
         async with lab.backends(2, also=also) as (primary, standby):
@@ -331,6 +380,13 @@ class Run:
                     f"the second daemon exited {self.second_exit}, expected {exp['second_exit']}"
                 )
         measured |= self.observations(status)
+        if self.arb is not None:
+            measured["takeover_seconds"] = self.takeover
+            measured["epochs_written"] = len(self.arb.epochs())
+            failures += [f"overlap: {x}" for x in self.arb.overlaps()]
+            within = exp.get("takeover_within")
+            if within is not None and (self.takeover is None or self.takeover > float(within)):
+                failures.append(f"takeover took {self.takeover}s, limit {within}s")
         return {"name": self.sc["name"], "verdict": "FAIL" if failures else "PASS", "failures": failures,
                 "measured": measured, "notes": self.notes, "policy": self.policy}  # fmt: skip
 
@@ -340,6 +396,8 @@ def verdict_line(result: dict[str, Any]) -> str:
     bits = [f"failovers={m['failovers']}", f"state={m['state']}", f"dns={m['dns']}"]
     if "detect_seconds" in m:
         bits.append(f"detected={m['detect_seconds']}s/limit={m['detect_limit_seconds']:g}s")
+    if m.get("takeover_seconds") is not None:
+        bits.append(f"takeover={m['takeover_seconds']}s")
     if "switch_attempts" in m:
         bits.append(f"switch_attempts={m['switch_attempts']}")
     why = f" ({'; '.join(result['failures'])})" if result["failures"] else ""

@@ -213,19 +213,30 @@ class Elector:
             await asyncio.sleep(self.cfg.retry_period)
 
     async def release(self) -> None:
-        """Give the lease up (a clean stop), so a candidate takes it at once, not in 15 s."""
-        held = ((self._lease or {}).get("spec") or {}).get("holderIdentity") == self.me
-        if not held or self.lost:
+        """Give the lease up (a clean stop), so a candidate takes it at once, not in 15 s.
+
+        It reads the lease first: a renewal cancelled by the stop may have landed unseen.
+        """
+        if self.lost or self.epoch is None:
             return
         self.leading = False
-        lease = self._holding(renew=True)
-        lease["spec"] |= {"holderIdentity": "", "leaseDurationSeconds": 1}
+        timeout = min(self.cfg.retry_period, 5.0)
         try:
-            await self._write(lease, min(self.cfg.retry_period, 5.0))
+            lease = await self.leases.get(self.cfg.name, timeout)
+            spec = (lease or {}).get("spec") or {}
+            if lease is None or spec.get("holderIdentity") != self.me or int(
+                spec.get("leaseTransitions") or 0
+            ) != self.epoch:
+                return  # no longer ours: nothing to release
+            self._lease = lease
+            body = self._holding(renew=True)
+            body["spec"] |= {"holderIdentity": "", "leaseDurationSeconds": 1}
+            await self._write(body, timeout)
             self.log.info("leader_released", epoch=self.epoch)
         except ActionError as e:
             self.log.warning("leader_release_failed", error=str(e))
-        self.metrics.leader.set(0)
+        finally:
+            self.metrics.leader.set(0)
 
     async def wait_for(self, timeout: float) -> None:
         """Return when a step of `timeout` fits in what is left of the lease; LeaseLost if lost.

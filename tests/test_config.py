@@ -160,7 +160,9 @@ def test_leader_election_and_state_in_the_cluster_come_together_or_not_at_all():
     (err,) = errors(doc + arb)
     assert "state.kubernetes needs leader_election" in err
     cfg = config.parse(doc + arb + "leader_election: {cluster: arb, lease_duration: 20s}\n")
-    assert cfg.state.kubernetes.name == "failoverd-state" and cfg.leader_election.lease_duration == 20
+    assert (
+        cfg.state.kubernetes.name == "failoverd-state" and cfg.leader_election.lease_duration == 20
+    )
     (err,) = errors(doc + arb + "leader_election: {cluster: arb, renew_deadline: 30s}\n")
     assert "retry_period < renew_deadline < lease_duration" in err
     (err,) = errors(doc.replace("{cluster: arb}", "{cluster: nowhere}") + arb
@@ -170,6 +172,7 @@ def test_leader_election_and_state_in_the_cluster_come_together_or_not_at_all():
                   + "leader_election: {cluster: arb}\n")  # fmt: skip
     assert any("f.yaml:" in e and "exactly one of path" in e for e in errs)
     assert "nowhere" in err and "not defined under clusters" in err
+
 
 def test_notify_sinks_take_their_secrets_from_files_or_the_environment(tmp_path, monkeypatch):
     url = tmp_path / "slack-url"

@@ -106,9 +106,7 @@ async def test_two_candidates_one_leader_and_a_release_is_taken_over_at_once(tmp
         assert a.elector.epoch == 1 and cluster.lease()["spec"]["holderIdentity"] == "a"
         # b keeps trying for more than a lease duration: a renews, so b never leads
         renewals = len([w for w in cluster.writes if w["holder"] == "a"])
-        async with asyncio.timeout(10):
-            while len([w for w in cluster.writes if w["holder"] == "a"]) < renewals + 10:
-                await asyncio.sleep(0.05)
+        await cluster.wait_writes(renewals + 10, holder="a")
         assert not b.elected.is_set() and a.elector.leading
         assert cluster.lease()["spec"]["leaseTransitions"] == 1
 
@@ -126,9 +124,7 @@ async def test_a_leader_cut_from_the_api_server_stops_acting_before_anyone_else_
         a.start()
         await first(a.elected)
         b.start()
-        async with asyncio.timeout(5):
-            while len(cluster.writes) < 5:
-                await asyncio.sleep(0.05)
+        await cluster.wait_writes(5)
         a.hole.hole = True  # a's requests go unanswered from now on
         cut = asyncio.get_running_loop().time()
         await first(b.elected)

@@ -34,7 +34,6 @@ from failoverd.store import (
 from failoverd.store.kubernetes import MAX_BYTES, ConfigMapStore
 
 
-
 def a_plan(plan_id: str) -> PlanRecord:
     action = StartPlan("failover", "auto", "standby", "primary down", outage_started=5.0)
     plan = PlanRecord.new(action, [Step("fence"), Step("switch")], 9.0)
