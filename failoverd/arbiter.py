@@ -19,6 +19,7 @@ from failoverd.clusters import Clusters
 from failoverd.leader import Elector
 from failoverd.logs import Logger
 from failoverd.metrics import Metrics
+from failoverd.notify import Emit
 from failoverd.store import ServiceRecord
 from failoverd.store.kubernetes import ConfigMapStore
 
@@ -29,14 +30,14 @@ class Arbiter:
         metrics: Metrics, log: Logger, wall: Callable[[], float],
         stop_following: Callable[[], Awaitable[None]],
         take_charge: Callable[[dict[str, ServiceRecord]], Awaitable[None]],
-        stop_acting: Callable[[str], None],
+        stop_acting: Callable[[str], None], notify: Emit,
     ) -> None:  # fmt: skip
         from failoverd.kube import Objects  # only an arbiter deployment loads the SDK
 
         le, st = cfg.leader_election, cfg.state.kubernetes
         assert le is not None and st is not None
         self.services = list(cfg.services)
-        self.me, self.log, self.metrics = me, log, metrics
+        self.me, self.log, self.metrics, self.notify = me, log, metrics, notify
         self._stop_following, self._take_charge, self._stop_acting = (
             stop_following, take_charge, stop_acting,
         )  # fmt: skip
@@ -92,9 +93,20 @@ class Arbiter:
             self.following = False
             await self._take_charge(records)
             self.log.warning("leading", epoch=epoch, services=len(self.services))
+            self._tell(epoch)
         except Exception as e:
             self.log.exception("lead_failed", error=str(e))
             self.lost(f"could not take charge: {e}")
+
+    def _tell(self, epoch: int) -> None:
+        """leader_acquired; and leader_lost for a predecessor whose lease expired (not released)."""
+        previous = self.elector.previous
+        details = {"identity": self.me, "epoch": epoch, "previous": previous}
+        if previous is not None and previous != self.me:
+            self.notify("leader_lost", "failoverd", f"replica {previous} stopped renewing the "
+                        f"lease; {self.me} took over (epoch {epoch})", details)  # fmt: skip
+        self.notify("leader_acquired", "failoverd", f"replica {self.me} leads (epoch {epoch})",
+                    details)  # fmt: skip
 
     def lost(self, why: str) -> None:
         """The lease (or the state) is someone else's now: nothing more is written or done."""

@@ -109,6 +109,21 @@ def _validate(path: Path) -> config.Config | None:
         return None
 
 
+def _validate_cmd(args: argparse.Namespace) -> int:
+    """Check the file; with the state in the cluster, name the ConfigMaps the Role must list."""
+    cfg = _validate(args.config)
+    if cfg is None:
+        return 2
+    if cfg.state.kubernetes is not None:
+        from failoverd.store.kubernetes import configmap_name
+
+        prefix = cfg.state.kubernetes.name
+        names = [configmap_name(prefix, s) for s in cfg.services]
+        names += [f"{prefix}-outbox", f"{prefix}-audit"]
+        print(f"state ConfigMaps (the Role's resourceNames): [{', '.join(names)}]")
+    return 0
+
+
 def _request(
     url: str, method: str = "GET", body: Any = None, token: str | None = None
 ) -> tuple[int, Any]:
@@ -343,7 +358,7 @@ def _drill(args: argparse.Namespace) -> int:
 
 
 _HANDLERS = {
-    "validate": lambda args: 0 if _validate(args.config) else 2,
+    "validate": lambda args: _validate_cmd(args),
     "schema": _schema,
     "demo": _demo,
     "run": _run,

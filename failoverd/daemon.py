@@ -78,7 +78,7 @@ class Daemon(DaemonControl):
             self.arbiter = Arbiter(
                 cfg, lambda: self.clusters, self.me, metrics=self.metrics, log=self.log,
                 wall=clock.wall, stop_following=self._stop_following, take_charge=self._lead,
-                stop_acting=self._stop_acting,
+                stop_acting=self._stop_acting, notify=lambda *a: self.notifier.emit(*a),
             )  # fmt: skip
             self.store = self.arbiter.store
         self.api: ApiServer | None = None

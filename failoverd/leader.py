@@ -66,9 +66,11 @@ class Elector:
         self.lost = False  # it led, and lost the lease: it never writes it again
         self.acting_until = 0.0  # loop time: start of the last good renewal + renew deadline
         self.holder: str | None = None  # who holds the lease, as last read
+        self.previous: str | None = None  # who held it before we took it, if it had expired
         self._lease: dict[str, Any] | None = None  # the lease as last read or written
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
+        self._expires_at = float("inf")  # loop time the lease expires, as this candidate sees it
         self._changed = asyncio.Event()
         self._renewed = asyncio.Event()
         self._elected: asyncio.Task[None] | None = None
@@ -89,8 +91,10 @@ class Elector:
         try:
             while not await self._try_acquire():
                 self._changed.clear()
+                # the next try: a retry period from now, or the moment the lease expires
+                wait = min(self.cfg.retry_period, max(0.0, self._expires_at - self.now()))
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.cfg.retry_period):
+                    async with asyncio.timeout(wait):
                         await self._changed.wait()
         finally:
             watcher.cancel()
@@ -162,7 +166,9 @@ class Elector:
                     self._observed, self._observed_at = seen, sent
                 duration = float(spec.get("leaseDurationSeconds") or self.cfg.lease_duration)
                 free = not holder or holder == self.me  # released, or our own earlier life
-                if not free and sent < self._observed_at + duration:
+                self.previous = holder or None  # who held it (None: released or first)
+                self._expires_at = self._observed_at + duration
+                if not free and sent < self._expires_at:
                     return False
                 await self._write(self._holding(renew=False), timeout)
         except Conflict:
@@ -224,9 +230,11 @@ class Elector:
         try:
             lease = await self.leases.get(self.cfg.name, timeout)
             spec = (lease or {}).get("spec") or {}
-            if lease is None or spec.get("holderIdentity") != self.me or int(
-                spec.get("leaseTransitions") or 0
-            ) != self.epoch:
+            if (
+                lease is None
+                or spec.get("holderIdentity") != self.me
+                or int(spec.get("leaseTransitions") or 0) != self.epoch
+            ):
                 return  # no longer ours: nothing to release
             self._lease = lease
             body = self._holding(renew=True)

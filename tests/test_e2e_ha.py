@@ -10,6 +10,7 @@ renew deadline 2 s, retry 500 ms) in client-go's ordering.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -94,7 +95,10 @@ async def test_a_leader_cut_from_the_api_server_stops_acting_and_the_follower_fa
 ):
     primary, _ = sides
     cfg = daemon.config(interval="500ms", failure_threshold=3, recovery_threshold=2)
-    async with arbiter(tmp_path, cfg, token[0]) as arb:
+    async with lab.receivers(1) as (hook,), arbiter(tmp_path, {
+        **cfg, "notify": [{"webhook": {"url": hook.url, "events": ["leader_acquired", "leader_lost",
+                                                                   "failover_finished"]}}]},
+        token[0]) as arb:  # fmt: skip
         (ra, rb) = arb.replicas
         a, b = ra.daemon, rb.daemon
         await a.start(wait_for="leading")
@@ -114,6 +118,17 @@ async def test_a_leader_cut_from_the_api_server_stops_acting_and_the_follower_fa
         assert daemon.bind.answer() == [lab.STANDBY_IP]
         assert not a.matching("plan_step_start", step="switch")
         assert arb.epochs() and not arb.overlaps()
+        # a's own leader_acquired, then b's leader_lost, leader_acquired and the failover; at
+        # least once: b may re-send what a sent but could not mark sent (same id: receivers dedup)
+        async with asyncio.timeout(15), hook.changed:
+            await hook.changed.wait_for(
+                lambda: any(n["event"] == "failover_finished" for n in hook.got)
+            )
+        unique = list({n["id"]: n for n in hook.got}.values())
+        told = [(n["event"], n["details"].get("identity")) for n in unique]
+        assert told == [("leader_acquired", "a"), ("leader_lost", "b"), ("leader_acquired", "b"),
+                        ("failover_finished", None)], told  # fmt: skip
+        assert unique[1]["details"]["previous"] == "a" and unique[2]["details"]["epoch"] == 2
 
 
 async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_once(

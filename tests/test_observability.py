@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from failoverd import config
+from failoverd.store.kubernetes import configmap_name
+
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "config" / "prometheus" / "failoverd-rules.yaml"
 RULE_TESTS = ROOT / "config" / "prometheus" / "failoverd-rules.test.yaml"
@@ -121,3 +124,30 @@ def test_kubernetes_manifests_pass_kubernetes_validate_strict(manifest):
     )
     out = subprocess.run([validate, "--strict", str(manifest)], capture_output=True, text=True)
     assert out.returncode == 0 and "passed" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_arbiter_manifests_config_is_valid_and_its_role_names_every_state_configmap(tmp_path):
+    docs = {d["kind"]: d for f in (ROOT / "config" / "kubernetes").glob("*.yaml")
+            for d in yaml.safe_load_all(f.read_text()) if d}  # fmt: skip
+    for secret in ("token/token", "tsig/secret"):  # the Secrets the Deployment mounts
+        (tmp_path / secret).parent.mkdir()
+        (tmp_path / secret).write_text("c2VjcmV0LXNlY3JldC1zZWNyZXQ=\n")
+    text = docs["ConfigMap"]["data"]["failoverd.yaml"].replace("/etc/failoverd/", f"{tmp_path}/")
+    cfg = config.parse(text, "20-config.yaml")
+    assert cfg.leader_election is not None and cfg.state.kubernetes is not None
+    prefix = cfg.state.kubernetes.name
+    wanted = {configmap_name(prefix, s) for s in cfg.services}
+    wanted |= {f"{prefix}-outbox", f"{prefix}-audit"}
+    rules = docs["Role"]["rules"]
+    named = {
+        n for r in rules if r["resources"] == ["configmaps"] for n in r.get("resourceNames", [])
+    }
+    assert named == wanted
+    lease = next(r for r in rules if r["resources"] == ["leases"] and "resourceNames" in r)
+    assert lease["resourceNames"] == [cfg.leader_election.name]
+    assert {"get", "watch", "update"} <= set(lease["verbs"])
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert docs["Deployment"]["spec"]["replicas"] == 2
+    assert docs["PodDisruptionBudget"]["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"

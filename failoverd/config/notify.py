@@ -23,6 +23,7 @@ EventName = Literal[
     "blocked", "blocked_cleared", "standby_down", "forced_move",
     "rpo_objective_exceeded", "rpo_objective_met", "test",
     "failover_proposed", "proposal_withdrawn", "drill_finished",
+    "leader_acquired", "leader_lost",
 ]  # fmt: skip
 EVENTS: tuple[str, ...] = get_args(EventName)
 

@@ -24,7 +24,7 @@ SEVERITY = {
     "blocked": "critical", "blocked_cleared": "info", "standby_down": "critical",
     "forced_move": "warning", "rpo_objective_exceeded": "warning", "rpo_objective_met": "info",
     "test": "info", "failover_proposed": "critical", "proposal_withdrawn": "info",
-    "drill_finished": "info",
+    "drill_finished": "info", "leader_acquired": "info", "leader_lost": "warning",
 }  # fmt: skip
 
 
