@@ -193,7 +193,8 @@ class _Routes:
     async def readyz(self, _: web.Request) -> web.Response:
         if self.control.ready:
             return web.json_response({"ready": True})
-        return _error(503, "not ready", "config loaded, waiting for the first probe round")
+        problems = self.control.health()
+        return _error(503, "not ready", problems or "config loaded, waiting for the first probe round")
 
     async def notify_test(self, _: web.Request) -> web.Response:
         return _ok({"sinks": await self.control.notify_test()})

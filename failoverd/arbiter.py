@@ -30,7 +30,7 @@ class Arbiter:
         metrics: Metrics, log: Logger, wall: Callable[[], float],
         stop_following: Callable[[], Awaitable[None]],
         take_charge: Callable[[dict[str, ServiceRecord]], Awaitable[None]],
-        stop_acting: Callable[[str], None], notify: Emit,
+        stop_acting: Callable[[str], None], notify: Emit, lock: asyncio.Lock,
     ) -> None:  # fmt: skip
         from failoverd.kube import Objects  # only an arbiter deployment loads the SDK
 
@@ -38,6 +38,7 @@ class Arbiter:
         assert le is not None and st is not None
         self.services = list(cfg.services)
         self.me, self.log, self.metrics, self.notify = me, log, metrics, notify
+        self.lock = lock  # the daemon's reload lock: a reload and a takeover never interleave
         self._stop_following, self._take_charge, self._stop_acting = (
             stop_following, take_charge, stop_acting,
         )  # fmt: skip
@@ -88,10 +89,11 @@ class Arbiter:
     async def _elected(self, epoch: int) -> None:
         """Stop following, claim the state with our epoch, resume what the last leader left."""
         try:
-            await self._stop_following()
-            records = await self.store.open(self.services, epoch)
-            self.following = False
-            await self._take_charge(records)
+            async with self.lock:
+                await self._stop_following()
+                records = await self.store.open(self.services, epoch)
+                self.following = False
+                await self._take_charge(records)
             self.log.warning("leading", epoch=epoch, services=len(self.services))
             self._tell(epoch)
         except Exception as e:

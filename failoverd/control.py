@@ -44,7 +44,9 @@ class DaemonControl:
 
     @property
     def ready(self) -> bool:
-        return self.started and all(r.rounds > 0 for r in self.runners.values())
+        """Probing and healthy (leader or not: a follower is a ready standby)."""
+        return (self.started and all(r.rounds > 0 for r in self.runners.values())
+                and not self.health())  # fmt: skip
 
     def health(self) -> list[str]:
         """Every reason this daemon is not watching what it should ([] when all is well)."""

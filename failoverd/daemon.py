@@ -73,12 +73,14 @@ class Daemon(DaemonControl):
         self.session: aiohttp.ClientSession | None = None
         self.clusters = Clusters(cfg.clusters)
         self.store: StateStore = Store(cfg.state.path)
+        self._reloading = asyncio.Lock()
         self.arbiter: Arbiter | None = None
         if cfg.leader_election is not None:
             self.arbiter = Arbiter(
                 cfg, lambda: self.clusters, self.me, metrics=self.metrics, log=self.log,
                 wall=clock.wall, stop_following=self._stop_following, take_charge=self._lead,
                 stop_acting=self._stop_acting, notify=lambda *a: self.notifier.emit(*a),
+                lock=self._reloading,
             )  # fmt: skip
             self.store = self.arbiter.store
         self.api: ApiServer | None = None
@@ -87,7 +89,6 @@ class Daemon(DaemonControl):
         self.notifier = Notifier(build_sinks(cfg.notify), self.store, self.metrics,
                                  self.log, wall=clock.wall)  # fmt: skip
         self.drill_desk = DrillDesk(self.metrics, self.notifier, self.audit, clock, self.log)
-        self._reloading = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- wiring
@@ -309,10 +310,14 @@ class Daemon(DaemonControl):
                            kept="the running config")  # fmt: skip
             return
         old = self.cfg
-        if new.state != old.state or new.api.listen != old.api.listen:
-            self.log.warning("reload_partial", detail="api.listen and state changes take effect "
-                             "at the next restart; the API token is re-read now")  # fmt: skip
-            new = new.model_copy(update={"state": old.state})
+        if (new.state, new.api.listen, new.leader_election) != (
+            old.state, old.api.listen, old.leader_election
+        ):  # fmt: skip
+            self.log.warning("reload_partial", detail="api.listen, state and leader_election "
+                             "changes take effect at the next restart; the API token is re-read "
+                             "now")  # fmt: skip
+            new = new.model_copy(update={"state": old.state,
+                                         "leader_election": old.leader_election})  # fmt: skip
         clusters = Clusters(new.clusters) if new.clusters != old.clusters else self.clusters
         changed = {
             n for n in set(old.services) | set(new.services)
@@ -322,9 +327,10 @@ class Daemon(DaemonControl):
         built: dict[str, ServiceRunner] = {}
         try:  # build everything first: any error leaves the running config untouched
             sinks = build_sinks(new.notify) if new.notify != old.notify else None
+            follow = not self.leading  # a follower's runners observe only, whatever the file says
             for name in sorted(changed - deferred):
                 if name in new.services:
-                    built[name] = self._build_runner(name, new.services[name], clusters)
+                    built[name] = self._build_runner(name, new.services[name], clusters, follow)
         except BaseException:
             if clusters is not self.clusters:
                 await clusters.close()
@@ -337,6 +343,8 @@ class Daemon(DaemonControl):
             update={"services": {**new.services, **{n: old.services[n] for n in deferred
                                                       if n in old.services}}}
         )  # fmt: skip
+        if self.arbiter is not None:
+            self.arbiter.services = list(self.cfg.services)
         logs.configure(new.log.format, new.log.level)
         self.log.info("reloaded", path=str(path), services=sorted(self.runners),
                       changed=sorted(changed - deferred), deferred=sorted(deferred))  # fmt: skip

@@ -140,11 +140,22 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         await a.start(wait_for="leading")
         await b.start()
         await b.wait_for("first_round")
+        # a reload on the follower builds follower runners again: observe only
+        text = b.config_path.read_text().replace("recovery_threshold: 2", "recovery_threshold: 3")
+        assert text != b.config_path.read_text()
+        b.config_path.write_text(text)
+        await b.signal(signal.SIGHUP)
+        reloaded = await b.wait_for("reloaded")
+        assert reloaded["changed"] == ["webapp"]
+        st = await status(http, b)
+        assert not st["leader"] and st["services"]["webapp"]["observe_only"]
         asked = time.monotonic()
         await a.signal(signal.SIGTERM)
         leading = await b.wait_for("leading", timeout=10)
         assert leading["_t"] - asked <= 2.0, "the follower leads within 2 s of SIGTERM"
         assert await a.wait() == 0
         assert a.matching("leader_released")
-        assert (await status(http, b))["leader"]
+        st = await status(http, b)
+        assert st["leader"] and not st["services"]["webapp"]["observe_only"]
+        assert st["lease"] == {"identity": "b", "holder": "b", "epoch": 2}
         assert arb.cluster.lease()["spec"]["holderIdentity"] == "b"

@@ -139,6 +139,9 @@ async def test_a_full_disk_mid_failover_keeps_probing_says_so_and_finishes_once_
         async with http.get(f"{d.api}/healthz") as r:
             assert r.status == 503
             assert any("cannot save its state" in p for p in (await r.json())["detail"])
+        async with http.get(f"{d.api}/readyz") as r:  # ready means healthy (not "leader")
+            assert r.status == 503
+            assert any("cannot save its state" in p for p in (await r.json())["detail"])
         assert not d.matching("plan_step", step="switch"), "no step before its journal is on disk"
         assert daemon.bind.answer() == [lab.PRIMARY_IP]
         await primary.up()  # the loop keeps probing on a full disk: it sees the primary recover
@@ -148,5 +151,7 @@ async def test_a_full_disk_mid_failover_keeps_probing_says_so_and_finishes_once_
         assert done["result"] == "success" and daemon.bind.answer() == [lab.STANDBY_IP]
         await d.wait_for("persist_recovered")
         async with http.get(f"{d.api}/healthz") as r:
+            assert r.status == 200
+        async with http.get(f"{d.api}/readyz") as r:
             assert r.status == 200
         assert await d.stop() == 0
