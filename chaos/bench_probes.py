@@ -96,8 +96,51 @@ class Sink:
         return out
 
 
+class RemoteSink:
+    """The same target in a process of its own (chaos/sink.py): it never shares a loop with the
+    bench, and the OS may schedule it on the other core than the daemon's."""
+
+    def __init__(self) -> None:
+        self.port = lab.free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+
+    def url(self, src: str, target: str) -> str:
+        return f"http://{lab.LOOPBACK}:{self.port}/healthz?src={src}&t={target}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).parent / "sink.py"), str(self.port)
+        )
+        async with aiohttp.ClientSession() as s:
+            for _ in range(100):
+                try:
+                    async with s.get(f"http://{lab.LOOPBACK}:{self.port}/reset"):
+                        return
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+        raise SystemExit("the sink did not start")
+
+    async def stats(self, src: str, since: float, until: float, interval: float) -> dict[str, Any]:
+        q = {"src": src, "since": str(since), "until": str(until), "interval": str(interval)}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"http://{lab.LOOPBACK}:{self.port}/stats", params=q) as r,
+        ):
+            data: dict[str, Any] = await r.json()
+            return data
+
+    async def reset(self) -> None:
+        async with aiohttp.ClientSession() as s, s.get(f"http://{lab.LOOPBACK}:{self.port}/reset"):
+            pass
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
 def daemon_config(
-    tmp: Path, bind: lab.Bind, sink: Sink, services: int, interval: str
+    tmp: Path, bind: lab.Bind, sink: Sink | RemoteSink, services: int, interval: str
 ) -> dict[str, Any]:
     token = tmp / "token"
     token.write_text("bench")
@@ -128,7 +171,7 @@ def daemon_config(
 
 
 async def start_daemon(
-    tmp: Path, bind: lab.Bind, sink: Sink, services: int, interval: str
+    tmp: Path, bind: lab.Bind, sink: Sink | RemoteSink, services: int, interval: str
 ) -> lab.Daemon:
     cfg = daemon_config(tmp, bind, sink, services, interval)
     path = lab.write_config(tmp / "failoverd.yaml", cfg)
@@ -232,7 +275,7 @@ async def bench_scale(sizes: list[int], seconds: float, warmup: float) -> dict[s
     tmp = Path(tempfile.mkdtemp(prefix="failoverd-scale-"))
     bind = lab.make_bind(tmp / "bind")
     bind.start()
-    sink = Sink()
+    sink = RemoteSink()
     await sink.start()
     rows = []
     try:
@@ -247,17 +290,21 @@ async def bench_scale(sizes: list[int], seconds: float, warmup: float) -> dict[s
             t0, c0 = time.monotonic(), cpu_seconds(d.proc.pid)
             await asyncio.sleep(seconds)
             t1, c1 = time.monotonic(), cpu_seconds(d.proc.pid)
-            probes = sink.count("failoverd", t0, t1)
-            jit = sink.jitter("failoverd", t0, t1, 2.0)
-            row = {"services": n, "probes_per_second": round(probes / (t1 - t0), 1),
+            seen = await sink.stats("failoverd", t0, t1, 2.0)
+            probes, jit = seen["count"], seen["jitter"]
+            async with aiohttp.ClientSession() as http, http.get(f"{d.api}/metrics") as r:
+                failing = sum(1 for line in (await r.text()).splitlines()
+                              if line.startswith("failoverd_probe_up{") and line.endswith(" 0.0"))  # fmt: skip
+            row = {"probes_failing_at_end": failing, "probes_expected_per_second": n,"services": n, "probes_per_second": round(probes / (t1 - t0), 1),
                    "cpu_seconds_per_second": round((c1 - c0) / (t1 - t0), 3), "rss_mb": round(rss_mb(d.proc.pid), 1),
                    "cpu_ms_per_probe": round((c1 - c0) / max(probes, 1) * 1000, 4),
                    "jitter_p99_ms": round(pct(jit, 0.99) * 1000, 1), "startup_seconds": round(startup, 2)}  # fmt: skip
             print(json.dumps(row), flush=True)
             rows.append(row)
             await d.kill()
-            sink.seen.clear()
+            await sink.reset()
     finally:
+        await sink.stop()
         bind.stop()
     return {"interval_seconds": 2.0, "rows": rows}
 

@@ -194,7 +194,9 @@ class _Routes:
         if self.control.ready:
             return web.json_response({"ready": True})
         problems = self.control.health()
-        return _error(503, "not ready", problems or "config loaded, waiting for the first probe round")
+        return _error(
+            503, "not ready", problems or "config loaded, waiting for the first probe round"
+        )
 
     async def notify_test(self, _: web.Request) -> web.Response:
         return _ok({"sinks": await self.control.notify_test()})
