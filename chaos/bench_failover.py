@@ -64,22 +64,22 @@ async def bench(outages: int, interval: str, threshold: int, background: int = 0
                 cfg["services"] |= daemon_config(tmp / "bg", bind, sink, background, "2s")["services"]
             d = lab.Daemon(lab.write_config(tmp / "failoverd.yaml", cfg), api_port, "bench-token")
             await d.start()
-            await d.wait_for("side_ready", side="standby")
+            await d.wait_for("side_ready", side="standby", service="webapp", timeout=60)
             for i in range(1, outages + 1):
                 await primary.down()
                 t0 = time.monotonic()
                 while bind.answer() != [lab.STANDBY_IP]:  # noqa: ASYNC110 (polling BIND is the measurement)
                     await asyncio.sleep(0.005)
                 to_dns.append(time.monotonic() - t0)
-                start = await d.wait_for("plan_start", nth=i, kind="failover")
-                done = await d.wait_for("plan_done", nth=i, kind="failover")
+                start = await d.wait_for("plan_start", nth=i, kind="failover", service="webapp")
+                done = await d.wait_for("plan_done", nth=i, kind="failover", service="webapp")
                 assert done["result"] == "success", done
                 to_done.append(done["_t"] - t0)
                 own.append(ts(done) - ts(start))
                 await primary.up()
-                await d.wait_for("side_ready", nth=i + 1, side="primary")
+                await d.wait_for("side_ready", nth=i + 1, side="primary", service="webapp")
                 assert await d.command("failback") == 202
-                await d.wait_for("plan_done", nth=i, kind="failback")
+                await d.wait_for("plan_done", nth=i, kind="failback", service="webapp")
                 print(
                     f"outage {i:2}: outage->DNS {to_dns[-1] * 1000:7.1f} ms   daemon's part {own[-1] * 1000:6.1f} ms"
                     f"   outage->verified switch {to_done[-1] * 1000:7.1f} ms"
