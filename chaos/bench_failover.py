@@ -61,7 +61,9 @@ async def bench(outages: int, interval: str, threshold: int, background: int = 0
                                  failure_threshold=threshold, recovery_threshold=2, hold_down="0s")  # fmt: skip
             if background:
                 (tmp / "bg").mkdir()
-                cfg["services"] |= daemon_config(tmp / "bg", bind, sink, background, "2s")["services"]
+                cfg["services"] |= daemon_config(tmp / "bg", bind, sink, background, "2s")[
+                    "services"
+                ]
             d = lab.Daemon(lab.write_config(tmp / "failoverd.yaml", cfg), api_port, "bench-token")
             await d.start()
             await d.wait_for("side_ready", side="standby", service="webapp", timeout=60)
