@@ -16,9 +16,6 @@ follower); one that is stopped finishes its step, saves and releases the lease.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import itertools
 import signal
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from failoverd import (
     config,
     logs,
     machine,
+    memory,
     preflight,
     probes,
     replication,
@@ -53,8 +51,6 @@ from failoverd.service import ServiceRunner
 from failoverd.steps import StepBook
 from failoverd.store import ServiceRecord, StateStore, Store
 
-GC_YOUNG = 10_000  # allocations between two young collections (Python's default: 700)
-GC_REFREEZE = 3600.0  # seconds between two full collections (see Daemon._tidy_memory)
 ADOPT_DEADLINE = 10.0  # seconds for asking every switch where traffic points, all together
 
 
@@ -289,25 +285,6 @@ class Daemon(DaemonControl):
         await self.store.close()
         await self.clusters.close()
 
-    async def _tidy_memory(self) -> None:
-        """Keep what lives as long as the process out of the cyclic collector's walks.
-
-        Start-up and the first rounds build what stays (configs, probes, connections, tasks,
-        metrics); frozen after the first rounds, a full collection no longer walks it: at 2,000
-        services that walk stalled the loop for 150-700 ms, and every probe due then went late.
-        Once an hour the freeze is renewed after a full collection, so cyclic garbage among
-        frozen objects (say, a replaced connection) is still reclaimed.
-        """
-        first_rounds = 2 * max(s.policy.interval for s in self.cfg.services.values()) + 1.0
-        for wait in itertools.chain([first_rounds], itertools.repeat(GC_REFREEZE)):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_event.wait(), wait)
-            if self.stop_event.is_set():
-                return
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-
     def request_reload(self) -> None:
         """SIGHUP: reload in a task (never inside the signal handler), one reload at a time."""
         task = asyncio.create_task(self.reload(), name="reload")
@@ -408,7 +385,8 @@ class Daemon(DaemonControl):
             loop.add_signal_handler(sig, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         await self.start()
-        tidy = asyncio.create_task(self._tidy_memory(), name="gc")
+        first_rounds = 2 * max(s.policy.interval for s in self.cfg.services.values()) + 1.0
+        tidy = asyncio.create_task(memory.keep_tidy(self.stop_event, first_rounds), name="gc")
         tidy.add_done_callback(self._loop_ended)
         sdnotify.notify("READY=1")
         watchdog = sdnotify.watchdog_interval()
@@ -443,11 +421,7 @@ _NOWHERE = _Nowhere()
 def run(cfg: config.Config, config_path: Path | None) -> int:
     """Run the daemon; on uvloop when it is installed (`pip install 'failoverd[fast]'`)."""
     logs.configure(cfg.log.format, cfg.log.level)
-    # A young collection every 10,000 net allocations, not 700: a round's objects die by
-    # reference counting long before that, so in a steady state the collector hardly runs
-    # (at 2,000 services it had taken 8% of the time and caused every late probe).
-    gc.freeze()  # the config and the imports
-    gc.set_threshold(GC_YOUNG, 10, 10)
+    memory.tune()  # the collector out of the probes' way (memory.py says why)
     try:
         import uvloop
     except ImportError:
