@@ -57,6 +57,10 @@ class Arbiter:
         self.following = True  # until the lease is ours and the state is claimed
         self.lost_why: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.follower: asyncio.Task[None] | None = None
+        self.seen: dict[str, ServiceRecord] = {}  # the leader's records, as a follower last read
+        self.seen_at: float | None = None
+        self.wall = wall
 
     @property
     def leading(self) -> bool:
@@ -67,22 +71,49 @@ class Arbiter:
                 "epoch": self.elector.epoch if self.leading else None}  # fmt: skip
 
     async def peek(self) -> dict[str, ServiceRecord]:
-        """A follower's read of the state, for its status (empty if it cannot be read)."""
+        """A follower's read of the state the leader writes (what it had, if it cannot read)."""
         try:
-            return await self.store.load(self.services)
+            records = await self.store.load(self.services)
         except Exception as e:
-            self.log.warning("state_read_failed", error=str(e), detail="status starts empty")
-            return {}
+            self.log.warning("state_read_failed", error=str(e), kept=self.seen_at)
+            return self.seen
+        for name, rec in records.items():
+            was = self.seen.get(name)
+            st = rec.machine
+            if was is None or (was.machine.state, was.machine.active) != (st.state, st.active):
+                self.log.info("leader_state", service=name, state=st.state.value, active=st.active)
+        self.seen, self.seen_at = records, self.wall()
+        return records
+
+    def follow_every(self) -> float:
+        """How often a follower re-reads the state: 5 retry periods, at most 20 reads a second."""
+        return max(5 * self.elector.cfg.retry_period, len(self.services) / 20)
+
+    async def _follow(self) -> None:
+        """While following, keep the leader's view of every service fresh for /v1/status."""
+        while self.following and self.lost_why is None:
+            await asyncio.sleep(self.follow_every())
+            if self.following:
+                await self.peek()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.elector.run(), name="lease")
         self.task.add_done_callback(self._ended)
+        self.follower = asyncio.create_task(self._follow(), name="follow")
+        self.follower.add_done_callback(self._follow_ended)
+
+    def _follow_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self.metrics.task_failures.labels("follow").inc()
+            self.log.error("task_failed", task="follow", error=repr(error))
 
     async def stop(self) -> None:
         """A clean stop: the lease loop ends and the lease is released (taken over at once)."""
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        for task in (self.task, self.follower):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.lost_why is None:
             await self.elector.release()
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from failoverd.api import OperatorCommand
 from failoverd.machine import Decision
-from failoverd.store.codec import event_to_dict
+from failoverd.store.codec import event_to_dict, plan_to_dict
 
 if TYPE_CHECKING:
     from failoverd.arbiter import Arbiter
@@ -72,8 +72,19 @@ class DaemonControl:
 
     def status(self) -> dict[str, Any]:
         lease = self.arbiter.status() if self.arbiter else None
-        return {"leader": self.leading, "lease": lease,
-                "services": {n: r.status() for n, r in self.runners.items()}}  # fmt: skip
+        services = {n: r.status() for n, r in self.runners.items()}
+        if self.arbiter is not None and not self.leading:  # the leader's state, own probes
+            lease = {**(lease or {}), "state_read_at": self.arbiter.seen_at}
+            for name, rec in self.arbiter.seen.items():
+                if name in services:
+                    services[name] |= {
+                        "state": rec.machine.state.value, "active": rec.machine.active,
+                        "blocked": rec.machine.blocked.value if rec.machine.blocked else None,
+                        "plan": plan_to_dict(rec.plan) if rec.plan else None,
+                        "last_failover": plan_to_dict(rec.last_failover)
+                        if rec.last_failover else None,
+                    }  # fmt: skip
+        return {"leader": self.leading, "lease": lease, "services": services}
 
     def events(self, limit: int) -> list[dict[str, Any]]:
         merged = [e for rec in self.records.values() for e in rec.history]

@@ -140,6 +140,15 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         await a.start(wait_for="leading")
         await b.start()
         await b.wait_for("first_round")
+        # the follower shows the leader's state (re-read every 5 retry periods), its own probes
+        await a.wait_for("side_ready", side="standby")
+        assert await a.command("failover") == 202
+        await a.wait_for("plan_done", kind="failover")
+        await b.wait_for("leader_state", service="webapp", active="standby")
+        st = await status(http, b)
+        svc = st["services"]["webapp"]
+        assert (svc["state"], svc["active"]) == ("standby_active", "standby")
+        assert svc["last_failover"]["trigger"] == "manual" and st["lease"]["state_read_at"]
         # a reload on the follower builds follower runners again: observe only
         text = b.config_path.read_text().replace("recovery_threshold: 2", "recovery_threshold: 3")
         assert text != b.config_path.read_text()
