@@ -48,7 +48,9 @@ class Control(Protocol):
     """What the API needs of the daemon."""
 
     @property
-    def ready(self) -> bool: ...
+    def ready(self) -> bool:
+        """Every service has run a probe round."""
+
     def health(self) -> list[str]:
         """What keeps the daemon from watching its services ([] when nothing)."""
 
@@ -191,9 +193,10 @@ class _Routes:
         return web.json_response({"ok": True})
 
     async def readyz(self, _: web.Request) -> web.Response:
-        if self.control.ready:
-            return web.json_response({"ready": True})
+        """Ready means every service has probed and nothing is unhealthy (not "leader")."""
         problems = self.control.health()
+        if self.control.ready and not problems:
+            return web.json_response({"ready": True})
         return _error(
             503, "not ready", problems or "config loaded, waiting for the first probe round"
         )

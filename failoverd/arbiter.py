@@ -100,13 +100,7 @@ class Arbiter:
         self.task = asyncio.create_task(self.elector.run(), name="lease")
         self.task.add_done_callback(self._ended)
         self.follower = asyncio.create_task(self._follow(), name="follow")
-        self.follower.add_done_callback(self._follow_ended)
-
-    def _follow_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            self.metrics.task_failures.labels("follow").inc()
-            self.log.error("task_failed", task="follow", error=repr(error))
+        self.follower.add_done_callback(self._failed)
 
     async def stop(self) -> None:
         """A clean stop: the lease loop ends and the lease is released (taken over at once)."""
@@ -150,13 +144,20 @@ class Arbiter:
         self.metrics.leader.set(0)
         self._stop_acting(why)
 
+    def _failed(self, task: asyncio.Task[None]) -> BaseException | None:
+        """A finished task's error, logged and counted (None: it ended or was cancelled)."""
+        if task.cancelled() or task.exception() is None:
+            return None
+        error = task.exception()
+        assert error is not None
+        self.metrics.task_failures.labels(task.get_name()).inc()
+        self.log.error("task_failed", task=task.get_name(), error=repr(error),
+                       exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+        return error
+
     def _ended(self, task: asyncio.Task[None]) -> None:
         """The lease loop only ends when the lease is lost; if it crashed, stop acting too."""
         if task.cancelled():
             return
-        error = task.exception()
-        if error is not None:
-            self.metrics.task_failures.labels("lease").inc()
-            self.log.error("task_failed", task="lease", error=repr(error),
-                           exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+        error = self._failed(task)
         self.lost(f"the lease loop ended ({error!r})" if error else "the lease was lost")

@@ -44,9 +44,8 @@ class DaemonControl:
 
     @property
     def ready(self) -> bool:
-        """Probing and healthy (leader or not: a follower is a ready standby)."""
-        return (self.started and all(r.rounds > 0 for r in self.runners.values())
-                and not self.health())  # fmt: skip
+        """Every service has probed (leader or not: a follower is a ready standby)."""
+        return self.started and all(r.rounds > 0 for r in self.runners.values())
 
     def health(self) -> list[str]:
         """Every reason this daemon is not watching what it should ([] when all is well)."""

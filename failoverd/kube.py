@@ -323,6 +323,11 @@ class Objects:
         self._get_api, self.namespace = get_api, namespace
         self.api_version, self.kind, self.plural = api_version, kind, plural
 
+    def _body(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object as sent: with its apiVersion, kind and this namespace."""
+        meta = {**obj.get("metadata", {}), "namespace": self.namespace}
+        return {**obj, "apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
+
     async def get(self, name: str, timeout: float) -> dict[str, Any] | None:
         api = await self._get_api()
         path = object_path(self.api_version, self.plural, self.namespace, name)
@@ -331,11 +336,10 @@ class Objects:
     async def create(self, obj: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Create it (Conflict when it already exists)."""
         api = await self._get_api()
-        body = {**obj, "apiVersion": self.api_version, "kind": self.kind}
-        body["metadata"] = {**obj.get("metadata", {}), "namespace": self.namespace}
         out = await request_json(
-            api, "POST", object_path(self.api_version, self.plural, self.namespace), body, timeout
-        )
+            api, "POST", object_path(self.api_version, self.plural, self.namespace),
+            self._body(obj), timeout,
+        )  # fmt: skip
         if out is None:
             raise PermanentError(f"create {self.kind} in {self.namespace}: namespace not found")
         return out
@@ -344,10 +348,8 @@ class Objects:
         """PUT it whole, conditional on the metadata.resourceVersion it carries (Conflict)."""
         api = await self._get_api()
         name = obj["metadata"]["name"]
-        body = {**obj, "apiVersion": self.api_version, "kind": self.kind}
-        body["metadata"] = {**obj["metadata"], "namespace": self.namespace}
         path = object_path(self.api_version, self.plural, self.namespace, name)
-        out = await request_json(api, "PUT", path, body, timeout)
+        out = await request_json(api, "PUT", path, self._body(obj), timeout)
         if out is None:
             raise Conflict(f"replace {self.kind} {self.namespace}/{name}: it was deleted")
         return out

@@ -74,10 +74,9 @@ class Elector:
         self._changed = asyncio.Event()
         self._renewed = asyncio.Event()
         self._elected: asyncio.Task[None] | None = None
-        self._loop = asyncio.get_event_loop
 
     def now(self) -> float:
-        return self._loop().time()
+        return asyncio.get_running_loop().time()
 
     def time_left(self) -> float:
         """Seconds this leader may still act (0 when it does not lead)."""
@@ -119,14 +118,9 @@ class Elector:
                 return self._lose("the lease could not be renewed within renew_deadline")
             try:
                 lease = await self.leases.get(self.cfg.name, left)
-                spec = (lease or {}).get("spec") or {}
-                if (
-                    lease is None
-                    or spec.get("holderIdentity") != self.me
-                    or int(spec.get("leaseTransitions") or 0) != self.epoch
-                ):
-                    holder = spec.get("holderIdentity") if lease else "nobody (deleted)"
-                    return self._lose(f"the lease is held by {holder}")
+                if not self._ours(lease):
+                    holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+                    return self._lose(f"the lease is held by {holder or 'nobody (deleted)'}")
                 self._lease = lease
                 await self._write(self._holding(renew=True), self.acting_until - self.now())
             except Conflict:
@@ -138,6 +132,15 @@ class Elector:
             self.acting_until = sent + self.cfg.renew_deadline
             self._renewed.set()
             self._renewed = asyncio.Event()
+
+    def _ours(self, lease: dict[str, Any] | None) -> bool:
+        """The lease as read names this process and the epoch it acquired."""
+        spec = (lease or {}).get("spec") or {}
+        return (
+            lease is not None
+            and spec.get("holderIdentity") == self.me
+            and int(spec.get("leaseTransitions") or 0) == self.epoch
+        )
 
     def _lose(self, why: str) -> None:
         self.leading, self.lost = False, True
@@ -229,12 +232,7 @@ class Elector:
         timeout = min(self.cfg.retry_period, 5.0)
         try:
             lease = await self.leases.get(self.cfg.name, timeout)
-            spec = (lease or {}).get("spec") or {}
-            if (
-                lease is None
-                or spec.get("holderIdentity") != self.me
-                or int(spec.get("leaseTransitions") or 0) != self.epoch
-            ):
+            if not self._ours(lease):
                 return  # no longer ours: nothing to release
             self._lease = lease
             body = self._holding(renew=True)

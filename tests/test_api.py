@@ -151,6 +151,9 @@ async def test_readyz_follows_the_control_and_healthz_does_not(api):
         assert r.status == 503
     async with http.get(f"{url}/healthz") as r:
         assert r.status == 200
+    control.ready, control.problems = True, ["web: cannot save its state: ENOSPC"]
+    async with http.get(f"{url}/readyz") as r:  # ready means probing *and* healthy
+        assert r.status == 503 and (await r.json())["detail"] == control.problems
 
 
 async def test_events_limit_is_bounded_and_must_be_a_number(api):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     PrivateAttr,
     SecretStr,
@@ -28,6 +29,18 @@ from failoverd.config.notify import SinkSpec, sink_labels
 from failoverd.config.service import ServiceConfig
 
 TOKEN_ENV = "FAILOVERD_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
+
+
+def _kube_name(v: str) -> str:
+    if not _DNS_LABEL.fullmatch(v):
+        raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
+                         "and '-', at most 40 characters here)")  # fmt: skip
+    return v
+
+
+KubeName = Annotated[str, AfterValidator(_kube_name)]  # a namespace or an object name prefix
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
@@ -83,16 +96,8 @@ class KubernetesStateConfig(Model):
     """The state in ConfigMaps of one namespace: NAME-svc-SERVICE, NAME-outbox, NAME-audit."""
 
     cluster: str
-    namespace: str = "failoverd"
-    name: str = "failoverd-state"
-
-    @field_validator("namespace", "name")
-    @classmethod
-    def _v_dns(cls, v: str) -> str:
-        if not _DNS_LABEL.fullmatch(v):
-            raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
-                             "and '-', at most 40 characters here)")  # fmt: skip
-        return v
+    namespace: KubeName = "failoverd"
+    name: KubeName = "failoverd-state"
 
 
 class StateConfig(Model):
@@ -137,16 +142,8 @@ class ClusterConfig(Model):
 
 class LeaderElectionConfig(Model):
     cluster: str
-    namespace: str = "failoverd"
-    name: str = "failoverd"
-
-    @field_validator("namespace", "name")
-    @classmethod
-    def _v_dns(cls, v: str) -> str:
-        if not _DNS_LABEL.fullmatch(v):
-            raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
-                             "and '-', at most 40 characters here)")  # fmt: skip
-        return v
+    namespace: KubeName = "failoverd"
+    name: KubeName = "failoverd"
 
     lease_duration: PositiveDuration = 15.0
     renew_deadline: PositiveDuration = 10.0
@@ -158,9 +155,6 @@ class LeaderElectionConfig(Model):
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise ValueError("need retry_period < renew_deadline < lease_duration")
         return self
-
-
-_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 
 
 class Config(Model):

@@ -16,8 +16,8 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from failoverd.errors import ActionError, Conflict
 from failoverd.store import codec
@@ -30,6 +30,18 @@ MAX_BYTES = 900_000  # under the API server's 1 MiB object limit, with room for 
 AUDIT_BYTES = 512_000
 REQUEST_TIMEOUT = 10.0  # seconds for one API request
 CONCURRENCY = 16  # requests in flight while loading or claiming many services
+T = TypeVar("T")
+
+
+async def _bounded(fn: Callable[[str], Awaitable[T]], names: list[str]) -> list[T]:
+    """fn for every name, CONCURRENCY of them at a time; the results in the names' order."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(name: str) -> T:
+        async with limit:
+            return await fn(name)
+
+    return list(await asyncio.gather(*(one(n) for n in names)))
 
 
 class ObjectApi(Protocol):
@@ -114,14 +126,8 @@ class ConfigMapStore:
 
     async def load(self, services: list[str]) -> dict[str, ServiceRecord]:
         """Read every service's record (a follower's read-only view, or before a claim)."""
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(service: str) -> tuple[str, ServiceRecord | None]:
-            async with limit:
-                return service, await self._load_one(service)
-
-        found = await asyncio.gather(*(one(s) for s in services))
-        return {s: r for s, r in found if r is not None}
+        found = await _bounded(self._load_one, services)
+        return {s: r for s, r in zip(services, found, strict=True) if r is not None}
 
     # ----------------------------------------------------------------- taking the state
 
@@ -131,14 +137,9 @@ class ConfigMapStore:
             raise StoreError("the Kubernetes state store is written only by the lease's holder")
         self.epoch = epoch
         records = await self.load(services)
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def claim(service: str) -> None:
-            async with limit:
-                record = records.setdefault(service, ServiceRecord())
-                await self.save(service, record)
-
-        await asyncio.gather(*(claim(s) for s in services))
+        for service in services:
+            records.setdefault(service, ServiceRecord())
+        await _bounded(lambda service: self.save(service, records[service]), services)
         for extra in ("outbox", "audit"):  # a deposed leader's late write must meet a 409 too
             obj = await self._get(f"{self.prefix}-{extra}")
             if obj is not None:
