@@ -89,10 +89,8 @@ async def arbiter(
     async with lab_kube.cluster("arbiter") as cluster, contextlib.AsyncExitStack() as stack:
         replicas = []
         for name in names:
-            hole = await stack.enter_async_context(lab_kube.BlackHole(cluster.url))
-            kubeconfig = lab_kube.write_kubeconfig(
-                tmp_path / f"kubeconfig-{name}", [lab_kube.Cluster("arbiter", None, hole.url)]
-            )
+            kubeconfig = tmp_path / f"kubeconfig-{name}"
+            hole = await lab_kube.relay(stack, cluster, kubeconfig)
             port = lab.free_port()
             cfg = ha_config(base, kubeconfig, port, lease or QUICK_LEASE)
             path = lab.write_config(tmp_path / f"{name}.yaml", cfg)

@@ -148,6 +148,14 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         yield lab
 
 
+async def relay(stack: contextlib.AsyncExitStack, cluster: Cluster, kubeconfig: Path) -> BlackHole:
+    """A BlackHole in front of `cluster` (closed with `stack`), and at `kubeconfig` a kubeconfig
+    whose context (named like the cluster) goes through it."""
+    hole = await stack.enter_async_context(BlackHole(cluster.url))
+    write_kubeconfig(kubeconfig, [Cluster(cluster.name, None, hole.url)])
+    return hole
+
+
 class BlackHole:
     """A TCP relay between a client and an API server that can swallow everything.
 

@@ -71,10 +71,8 @@ async def arbiter(tmp_path: Path, names: tuple[str, ...]) -> AsyncIterator[
     async with lab_kube.cluster("arbiter") as cluster, contextlib.AsyncExitStack() as stack:
         candidates = []
         for name in names:
-            hole = await stack.enter_async_context(lab_kube.BlackHole(cluster.url))
-            kubeconfig = lab_kube.write_kubeconfig(
-                tmp_path / f"kubeconfig-{name}", [lab_kube.Cluster("arbiter", None, hole.url)]
-            )
+            kubeconfig = tmp_path / f"kubeconfig-{name}"
+            hole = await lab_kube.relay(stack, cluster, kubeconfig)
             clusters = Clusters({"arbiter": config.ClusterConfig(kubeconfig=str(kubeconfig))})
             candidates.append(Candidate(name, hole, clusters))
         try:

@@ -20,25 +20,17 @@ from chaos import lab_kube
 from failoverd import config
 from failoverd.clusters import Clusters
 from failoverd.kube import Objects
-from failoverd.machine import ServiceState, StartPlan, State
+from failoverd.machine import ServiceState, State
 from failoverd.store import (
     Deposed,
     Event,
-    PlanRecord,
     ServiceRecord,
     StateStore,
-    Step,
     Store,
     StoreError,
 )
 from failoverd.store.kubernetes import MAX_BYTES, ConfigMapStore
-
-
-def a_plan(plan_id: str) -> PlanRecord:
-    action = StartPlan("failover", "auto", "standby", "primary down", outage_started=5.0)
-    plan = PlanRecord.new(action, [Step("fence"), Step("switch")], 9.0)
-    plan.id = plan_id
-    return plan
+from tests.test_store import a_plan
 
 
 @contextlib.asynccontextmanager
