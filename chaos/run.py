@@ -19,6 +19,7 @@ Timeline steps (run in order):
     {primary: partition}          cut 127.0.0.1 only off the primary (needs `witness: true`)
     {witness: kill}               kill the witness daemon
     {healthz: 503}                GET /healthz must answer this (recorded in the result)
+    {settle: STATE, timeout: 10s} await the service reaching STATE (now, or by a transition)
     {leader: kill|term|blackhole} (arbiter: true) SIGKILL or SIGTERM the lease's holder, or cut
                                   it off the API server; marks "leader_loss"
 A scenario may add `policy:` (over the defaults), `service:` (merged into the service) and
@@ -235,6 +236,8 @@ class Run:
             )
         elif "sleep" in step:
             await asyncio.sleep(parse_duration(step["sleep"]))
+        elif "settle" in step:
+            await self.settle(d, step["settle"], parse_duration(step.get("timeout", "10s")))
         elif "mark" in step:
             self.marks[step["mark"]] = time.monotonic()
         elif "primary" in step or "standby" in step:
@@ -282,6 +285,12 @@ class Run:
         else:
             raise ValueError(f"unknown daemon step {what}")
         return d
+
+    async def settle(self, d: lab.Daemon, state: str, timeout: float) -> None:
+        """Await the service in this state: already (status), or by its next transition there."""
+        seen = len(d.matching("transition", to=state))
+        if (await self.status(d))["state"] != state:
+            await d.wait_for("transition", timeout=timeout, nth=seen + 1, to=state)
 
     async def check_healthz(self, d: lab.Daemon, expected: int) -> None:
         async with aiohttp.ClientSession() as http, http.get(f"{d.api}/healthz") as r:
