@@ -41,7 +41,7 @@ async def build_client(cfg: config.ClusterConfig) -> k8s.ApiClient:
 
 def classify(e: BaseException, what: str) -> ActionError:
     if isinstance(e, ApiException):
-        reason = _api_message(e)
+        reason = _message(e.body, str(e.reason))
         text = f"{what}: HTTP {e.status} {reason}"
         if e.status in (401, 403, 404, 422):
             return PermanentError(text)
@@ -51,11 +51,13 @@ def classify(e: BaseException, what: str) -> ActionError:
     return TransientError(f"{what}: {type(e).__name__}: {e}".rstrip(": "))
 
 
-def _api_message(e: ApiException) -> str:
+def _message(raw: bytes | str | None, fallback: str = "") -> str:
+    """The message of the API server's Status body; else the fallback, else the body itself."""
     try:
-        return str(json.loads(e.body or b"{}").get("message", e.reason))[:300]
+        return str(json.loads(raw or b"{}").get("message") or fallback)[:300]
     except (TypeError, ValueError, AttributeError):
-        return str(e.reason)
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
+        return (fallback or text)[:300]
 
 
 async def scale(
@@ -300,13 +302,6 @@ async def request_json(
     except ValueError:
         raise TransientError(f"{what}: the answer is not JSON") from None
     return data
-
-
-def _message(raw: bytes) -> str:
-    try:
-        return str(json.loads(raw).get("message", ""))[:300]
-    except (ValueError, AttributeError):
-        return raw[:300].decode(errors="replace")
 
 
 def object_path(api_version: str, plural: str, namespace: str, name: str | None = None) -> str:
