@@ -264,3 +264,39 @@ class ReplicaController:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+@contextlib.asynccontextmanager
+async def warm_regions(
+    tmp: Path, app: str = "webapp"
+) -> AsyncIterator[tuple[Cluster, Cluster, Path]]:
+    """Two regions for warm mode: beijing runs APP on 3 replicas, shanghai keeps it at 0; a
+    ReplicaController for both; one kubeconfig (tmp/kubeconfig) with a context for each."""
+    async with cluster("beijing") as bj, cluster("shanghai") as sh, ReplicaController([bj, sh]):
+        bj.add_deployment(app, 3)
+        sh.add_deployment(app, 0)
+        yield bj, sh, write_kubeconfig(tmp / "kubeconfig", [bj, sh])
+
+
+def cold_web_config(kubeconfig: Path) -> str:
+    """A cold-mode service `web` whose both clusters are one emulated cluster (shanghai): its
+    prepare restores the newest snapshot of the s3_snapshot job `snapshots` (bucket dr-snapshots,
+    prefix web/) into the standby; Route 53 switches (zone Z1, in moto)."""
+    return f"""
+clusters:
+  beijing: {{kubeconfig: {kubeconfig}, context: shanghai}}
+  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
+services:
+  web:
+    mode: cold
+    primary: beijing
+    standby: shanghai
+    probes:
+      primary: [{{kubernetes: {{cluster: beijing}}}}]
+      standby: [{{kubernetes: {{cluster: shanghai}}}}]
+    traffic:
+      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
+    prepare: {{restore: {{snapshot_job: snapshots}}}}
+    replication:
+      snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
+"""

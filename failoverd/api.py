@@ -216,10 +216,7 @@ class _Routes:
         return _service_or_404(request, self.control.view(request.match_info["name"]))
 
     async def events(self, request: web.Request) -> web.Response:
-        limit = _limit(request)
-        if limit is None:
-            return _error(400, "bad request", "limit must be a whole number")
-        return _ok({"events": self.control.events(limit)})
+        return _newest(request, "events", self.control.events)
 
     async def command(self, request: web.Request) -> web.Response:
         name, verb = request.match_info["name"], request.match_info["command"]
@@ -283,10 +280,7 @@ class _Routes:
         return _service_or_404(request, self.control.explain(request.match_info["name"]))
 
     async def audit(self, request: web.Request) -> web.Response:
-        limit = _limit(request)
-        if limit is None:
-            return _error(400, "bad request", "limit must be a whole number")
-        return _ok({"audit": self.control.audit_log(limit)})
+        return _newest(request, "audit", self.control.audit_log)
 
 
 async def _body(request: web.Request, example: str) -> dict[str, Any] | web.Response:
@@ -314,6 +308,16 @@ def _limit(request: web.Request) -> int | None:
         return max(1, min(1000, int(request.query.get("limit", "100"))))
     except ValueError:
         return None
+
+
+def _newest(
+    request: web.Request, key: str, read: Callable[[int], list[dict[str, Any]]]
+) -> web.Response:
+    """A log's newest ?limit= entries under `key`, or the 400 for a limit that is not a number."""
+    limit = _limit(request)
+    if limit is None:
+        return _error(400, "bad request", "limit must be a whole number")
+    return _ok({key: read(limit)})
 
 
 def _service_or_404(request: web.Request, found: Any) -> web.Response:

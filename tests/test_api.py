@@ -156,12 +156,16 @@ async def test_readyz_follows_the_control_and_healthz_does_not(api):
         assert r.status == 503 and (await r.json())["detail"] == control.problems
 
 
-async def test_events_limit_is_bounded_and_must_be_a_number(api):
+async def test_events_and_audit_limits_are_bounded_and_must_be_numbers(api):
     url, _, http = api
     async with http.get(f"{url}/v1/events?limit=5000") as r:
         assert len((await r.json())["events"]) == 1000
     async with http.get(f"{url}/v1/events?limit=x") as r:
         assert r.status == 400
+    async with http.get(f"{url}/v1/audit?limit=x") as r:
+        assert r.status == 400 and "limit" in (await r.json())["detail"]
+    async with http.get(f"{url}/v1/audit?limit=3") as r:
+        assert r.status == 200 and (await r.json())["audit"] == []
 
 
 async def test_healthz_is_503_with_every_problem_the_control_reports(api):

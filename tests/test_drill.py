@@ -50,24 +50,7 @@ async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what
             "metadata": {"name": "already-there", "namespace": "default"},
         }  # fmt: skip
         kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [sh])
-        cfg = config.parse(f"""
-clusters:
-  beijing: {{kubeconfig: {kubeconfig}, context: shanghai}}
-  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
-services:
-  web:
-    mode: cold
-    primary: beijing
-    standby: shanghai
-    probes:
-      primary: [{{kubernetes: {{cluster: beijing}}}}]
-      standby: [{{kubernetes: {{cluster: shanghai}}}}]
-    traffic:
-      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
-    prepare: {{restore: {{snapshot_job: snapshots}}}}
-    replication:
-      snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
-""")
+        cfg = config.parse(lab_kube.cold_web_config(kubeconfig))
         svc = cfg.services["web"]
         job = svc.replication["snapshots"].s3_snapshot
         sid = snapshots.new_id(1_000_000.0)

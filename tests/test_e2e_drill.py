@@ -117,14 +117,7 @@ async def test_a_drill_that_cannot_start_is_blocked_and_touches_nothing(daemon, 
 async def test_a_warm_readiness_drill_scales_the_standby_up_and_back_and_survives_a_kill(
     daemon, sides, tmp_path
 ):
-    async with (
-        lab_kube.cluster("beijing") as bj,
-        lab_kube.cluster("shanghai") as sh_,
-        lab_kube.ReplicaController([bj, sh_]),
-    ):
-        bj.add_deployment("webapp", 3)
-        sh_.add_deployment("webapp", 0)
-        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [bj, sh_])
+    async with lab_kube.warm_regions(tmp_path) as (_, sh_, kubeconfig):
         cfg = daemon.config(interval="500ms")
         svc = cfg["services"]["webapp"]
         svc["mode"] = "warm"

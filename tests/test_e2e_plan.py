@@ -107,14 +107,7 @@ async def test_warm_mode_scales_the_standby_up_fences_the_primary_and_failback_r
     daemon, sides, tmp_path, http, token
 ):
     primary, _ = sides
-    async with (
-        lab_kube.cluster("beijing") as bj,
-        lab_kube.cluster("shanghai") as sh_,
-        lab_kube.ReplicaController([bj, sh_]),
-    ):
-        bj.add_deployment("webapp", 3)
-        sh_.add_deployment("webapp", 0)
-        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [bj, sh_])
+    async with lab_kube.warm_regions(tmp_path) as (bj, sh_, kubeconfig):
 
         def scale(cluster: str, n: int) -> dict:
             return {

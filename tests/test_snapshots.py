@@ -130,24 +130,7 @@ async def test_cold_prepare_restores_the_snapshot_into_the_standby_cluster(s3, t
     await write(s3, OBJECTS, created=1_000_000.0)
     async with lab_kube.cluster("shanghai") as sh:
         kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [sh])
-        cfg = config.parse(f"""
-clusters:
-  beijing: {{kubeconfig: {kubeconfig}, context: shanghai}}
-  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
-services:
-  web:
-    mode: cold
-    primary: beijing
-    standby: shanghai
-    probes:
-      primary: [{{kubernetes: {{cluster: beijing}}}}]
-      standby: [{{kubernetes: {{cluster: shanghai}}}}]
-    traffic:
-      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
-    prepare: {{restore: {{snapshot_job: snapshots}}}}
-    replication:
-      snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
-""")
+        cfg = config.parse(lab_kube.cold_web_config(kubeconfig))
         svc = cfg.services["web"]
         clusters = Clusters(cfg.clusters)
         book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
