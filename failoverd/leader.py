@@ -14,6 +14,10 @@ retry 2 s) on the event loop's monotonic clock:
   renewal + renew deadline*, which comes before anyone else may take the Lease (at the earliest
   *that renewal + lease duration*). Every request is bounded by the time left before then.
 - On a clean stop the leader releases the Lease (holder empty), so a candidate takes it at once.
+
+The rules (who may take the Lease, when to read it again, how long a leader acts) are pure
+functions in machine/lease.py, with the no-overlap argument as property tests; this module is
+their I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Protocol
 from failoverd.config import LeaderElectionConfig
 from failoverd.errors import ActionError, Conflict
 from failoverd.logs import Logger
+from failoverd.machine import LeaseSeen, acting_until, may_take, next_try, observe
 from failoverd.metrics import Metrics
 
 
@@ -68,9 +73,7 @@ class Elector:
         self.holder: str | None = None  # who holds the lease, as last read
         self.previous: str | None = None  # who held it before we took it, if it had expired
         self._lease: dict[str, Any] | None = None  # the lease as last read or written
-        self._observed: tuple[Any, ...] | None = None
-        self._observed_at = 0.0
-        self._expires_at = float("inf")  # loop time the lease expires, as this candidate sees it
+        self._seen: LeaseSeen | None = None  # the lease as this candidate last read it, since when
         self._changed = asyncio.Event()
         self._renewed = asyncio.Event()
         self._elected: asyncio.Task[None] | None = None
@@ -91,7 +94,7 @@ class Elector:
             while not await self._try_acquire():
                 self._changed.clear()
                 # the next try: a retry period from now, or the moment the lease expires
-                wait = min(self.cfg.retry_period, max(0.0, self._expires_at - self.now()))
+                wait = next_try(self._seen, self.now(), self.cfg.retry_period)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await self._changed.wait()
@@ -129,7 +132,7 @@ class Elector:
                 self.log.warning("lease_renew_failed", error=str(e),
                                  acting_for=round(self.acting_until - self.now(), 2))  # fmt: skip
                 continue
-            self.acting_until = sent + self.cfg.renew_deadline
+            self.acting_until = acting_until(sent, self.cfg.renew_deadline)
             self._renewed.set()
             self._renewed = asyncio.Event()
 
@@ -164,14 +167,11 @@ class Elector:
                 spec = lease.get("spec") or {}
                 holder = spec.get("holderIdentity") or ""
                 self.holder = holder or None
-                seen = (holder, spec.get("renewTime"), lease["metadata"].get("resourceVersion"))
-                if seen != self._observed:
-                    self._observed, self._observed_at = seen, sent
+                version = (holder, spec.get("renewTime"), lease["metadata"].get("resourceVersion"))
                 duration = float(spec.get("leaseDurationSeconds") or self.cfg.lease_duration)
-                free = not holder or holder == self.me  # released, or our own earlier life
+                self._seen = observe(self._seen, holder, version, duration, sent)
                 self.previous = holder or None  # who held it (None: released or first)
-                self._expires_at = self._observed_at + duration
-                if not free and sent < self._expires_at:
+                if not may_take(self._seen, self.me, sent):
                     return False
                 await self._write(self._holding(renew=False), timeout)
         except Conflict:
@@ -180,7 +180,7 @@ class Elector:
             self.log.warning("lease_read_failed", error=str(e))
             return False
         self.leading = True
-        self.acting_until = sent + self.cfg.renew_deadline
+        self.acting_until = acting_until(sent, self.cfg.renew_deadline)
         return True
 
     def _holding(self, renew: bool) -> dict[str, Any]:

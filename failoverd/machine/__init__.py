@@ -15,6 +15,7 @@ from failoverd.machine.commands import (
     on_plan_done,
     rpo_gate,
 )
+from failoverd.machine.lease import LeaseSeen, acting_until, may_take, next_try, observe
 from failoverd.machine.rounds import (
     hold_down_left,
     next_interval,
@@ -49,6 +50,7 @@ __all__ = [
     "Blocked",
     "Command",
     "Decision",
+    "LeaseSeen",
     "Notify",
     "PlanKind",
     "Policy",
@@ -59,10 +61,14 @@ __all__ = [
     "StartPlan",
     "State",
     "Trigger",
+    "acting_until",
     "active_after_plan",
     "hold_down_left",
     "may_replicate",
+    "may_take",
     "next_interval",
+    "next_try",
+    "observe",
     "on_adopt",
     "on_command",
     "on_plan_done",
