@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import itertools
 import json
 import os
@@ -16,6 +18,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -242,9 +245,11 @@ class Backend:
     partitioned: set[str] = field(default_factory=set)
     _sites: dict[str, web.TCPSite] = field(default_factory=dict)
 
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this (see self_signed())
+
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/healthz"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}/healthz"
 
     def url_on(self, address: str) -> str:
         return f"http://{address}:{self.port}/healthz"
@@ -270,7 +275,9 @@ class Backend:
         for address in (LOOPBACK, *self.also):
             if address in self.partitioned or address in self._sites:
                 continue
-            site = web.TCPSite(self._runner, address, self.port, reuse_address=True)
+            site = web.TCPSite(
+                self._runner, address, self.port, reuse_address=True, ssl_context=self.tls
+            )
             await site.start()
             self._sites[address] = site
 
@@ -509,6 +516,39 @@ async def cli(
 def write_config(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def self_signed(directory: Path, host: str = LOOPBACK) -> tuple[ssl.SSLContext, Path]:
+    """A throwaway self-signed certificate for the IP `host`: the server's TLS context, and the
+    certificate's path, for a client to trust as its CA bundle (a probe's ca_file)."""
+    from cryptography import x509  # moto's dependency: only the TLS tests need it
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"failoverd lab {host}")])
+    now = datetime.datetime.now(datetime.UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                         serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx, cert_path
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import aiohttp
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from chaos import lab
 from failoverd import config, probes
 from failoverd.clusters import Clusters
+from failoverd.probes import http as http_probe
 
 
 def spec(**kind: dict) -> config.ProbeSpec:
@@ -126,3 +128,43 @@ def test_the_shared_session_has_no_connection_cap():
             return session.connector.limit
 
     assert asyncio.run(check()) == 0
+
+
+@pytest.fixture
+async def tls_backend(tmp_path):
+    server_ctx, ca = lab.self_signed(tmp_path / "tls")
+    b = lab.Backend(tls=server_ctx)
+    await b.start()
+    yield b, ca
+    await b.close()
+
+
+async def test_https_probe_trusts_its_ca_file_and_refuses_an_unknown_certificate(tls_backend):
+    b, ca = tls_backend
+    assert b.url.startswith("https://")
+    obs = await probe(spec(http={"url": b.url, "ca_file": str(ca)}))
+    assert obs.ok and obs.detail == "HTTP 200"
+    obs = await probe(spec(http={"url": b.url}))  # the system's CAs do not know it
+    assert not obs.ok and obs.detail == "TLS: certificate verify failed: self-signed certificate"
+    assert (await probe(spec(http={"url": b.url, "verify_tls": False}))).ok
+
+
+def test_https_probes_share_tls_contexts_and_a_rotated_ca_file_gets_a_new_one(tmp_path):
+    """A context holds its CA bundle in memory: one per probe would cost ~0.8 MB each."""
+    _, ca = lab.self_signed(tmp_path / "a")
+    url = "https://127.0.0.1:1/healthz"
+    system = config.HttpProbe(url=url)
+    assert http_probe.ssl_context(system) is True  # aiohttp's one verifying default context
+    assert http_probe.ssl_context(config.HttpProbe(url=url, verify_tls=False)) is False
+    first = http_probe.ssl_context(config.HttpProbe(url=url, ca_file=str(ca)))
+    again = http_probe.ssl_context(config.HttpProbe(url=url + "?other", ca_file=str(ca)))
+    assert isinstance(first, ssl.SSLContext) and again is first
+    _, other = lab.self_signed(tmp_path / "b")
+    ca.write_bytes(other.read_bytes())  # the bundle is rotated on disk; a reload builds again
+    rotated = http_probe.ssl_context(config.HttpProbe(url=url, ca_file=str(ca)))
+    assert isinstance(rotated, ssl.SSLContext) and rotated is not first
+
+
+async def test_https_to_a_plain_http_port_is_a_tls_failure_that_says_so(backend):
+    obs = await probe(spec(http={"url": backend.url.replace("http://", "https://")}))
+    assert not obs.ok and obs.detail.startswith("TLS: ") and "not permitted" not in obs.detail
