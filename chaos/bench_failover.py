@@ -28,6 +28,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,11 +41,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def ts(line: dict) -> float:
+def ts(line: dict[str, Any]) -> float:
     return datetime.fromisoformat(line["timestamp"]).timestamp()
 
 
-async def bench(outages: int, interval: str, threshold: int, background: int = 0) -> dict:
+async def bench(outages: int, interval: str, threshold: int, background: int = 0) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="failoverd-bench-"))
     bind = lab.make_bind(tmp / "bind")
     bind.start()

@@ -42,7 +42,7 @@ async def main(count: int) -> list[dict[str, Any]]:
             ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
         ).read_text()
     )
-    kinds = {
+    kinds: dict[str, dict[str, Any]] = {
         "http": {},
         "https, system CAs": {},
         "https, ca_file": {"ca_file": str(ca)},

@@ -41,9 +41,10 @@ def moto_server() -> Iterator[str]:
 
 
 def aws(service: str, endpoint_url: str | None) -> Any:
-    return boto3.session.Session(**{
-        "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION,
-    }).client(service, endpoint_url=endpoint_url)  # fmt: skip
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+    return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
 def make_zone(endpoint_url: str | None, zone: str = "example.test.") -> str:

@@ -89,7 +89,7 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
     """One emulated cluster: the usual resources, and /readyz answering ok."""
     async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         for res in RESOURCES:
-            emulator.resources[res] = {}
+            emulator.resources[res] = {}  # type: ignore[assignment]  # kmock: an empty ResourceInfo
         emulator["get /readyz"] << b"ok"
         lab = Cluster(name, emulator, str(server.url).rstrip("/"))
         versions = iter(range(1000, 10**9))

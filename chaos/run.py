@@ -181,6 +181,7 @@ class Run:
                 return self.judge(await self.status(holder), started)
 
     async def leader_step(self, what: str) -> None:
+        assert self.arb is not None, "leader steps need arbiter: true"
         leader = self.arb.replica(self.arb.holder())
         self.marks["leader_loss"] = time.monotonic()
         if what == "kill":
