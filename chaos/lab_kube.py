@@ -3,7 +3,8 @@
 The emulator is a real HTTP Kubernetes API (the real kubernetes-asyncio client talks to it),
 but it lacks what a real API server does with writes, which `cluster()` adds in front of it:
 the PUT (replace) verb, a metadata.resourceVersion on every POST and PUT, and optimistic
-concurrency: a PUT carrying a stale resourceVersion is refused with 409 Conflict. Every write
+concurrency: a PUT carrying a stale resourceVersion is refused with 409 Conflict; and when a
+test asks (`Cluster.failing_puts`), PUTs fail with 500, as on a struggling etcd. Every write
 to a Lease or a ConfigMap is appended to `Cluster.writes` (with the writer's epoch), so a test
 can check that no two leaders ever overlapped. It runs no controllers: nothing turns
 spec.replicas into ready pods. `ReplicaController` plays the Deployment/StatefulSet
@@ -41,6 +42,10 @@ class Cluster:
     url: str
     writes: list[dict[str, Any]] = field(default_factory=list)  # Lease and ConfigMap writes
     wrote: asyncio.Event = field(default_factory=asyncio.Event)  # set at each logged write
+    # (plural, writer) -> how many of the writer's next PUTs of that kind fail with 500, as an API
+    # server's do when etcd times out (the write did not land); the writer is the ConfigMap's
+    # failoverd.io/holder annotation, or the Lease's holderIdentity
+    failing_puts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     async def wait_writes(self, count: int, holder: str | None = None, timeout: float = 10) -> None:
         """Until `count` writes (by `holder`, when given) are in the write log."""
@@ -122,6 +127,16 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         # refuse a stale resourceVersion (409), else store the request's object whole.
         async def replace(request: Any) -> Any:
             key = (request.resource, request.namespace, request.name)
+            meta = request.data.get("metadata") or {}
+            writer = (meta.get("annotations") or {}).get("failoverd.io/holder") or (
+                (request.data.get("spec") or {}).get("holderIdentity", "")
+            )  # fmt: skip
+            fault = (getattr(request.resource, "plural", ""), writer)
+            if lab.failing_puts.get(fault, 0) > 0:
+                lab.failing_puts[fault] -= 1
+                raise kmock.KubernetesError(
+                    status=500, reason="InternalError", message="etcdserver: request timed out"
+                )
             if key not in emulator.objects or emulator.objects[key].deleted:
                 raise kmock.KubernetesError(status=404, reason="NotFound", message="not found")
             stored = (emulator.objects[key].raw.get("metadata") or {}).get("resourceVersion")

@@ -14,13 +14,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import tenacity
+
 from failoverd import config
 from failoverd.clusters import Clusters
 from failoverd.leader import Elector
 from failoverd.logs import Logger
 from failoverd.metrics import Metrics
 from failoverd.notify import Emit
-from failoverd.store import ServiceRecord
+from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import ConfigMapStore
 
 
@@ -116,14 +118,41 @@ class Arbiter:
         try:
             async with self.lock:
                 await self._stop_following()
-                records = await self.store.open(self.services, epoch)
+                records = await self._claim(epoch)
                 self.following = False
                 await self._take_charge(records)
             self.log.warning("leading", epoch=epoch, services=len(self.services))
             self._tell(epoch)
         except Exception as e:
             self.log.exception("lead_failed", error=str(e))
+            if self.lost_why is None and not isinstance(e, Deposed):
+                await self.stop()  # the lease is still ours: release it, another may do better
             self.lost(f"could not take charge: {e}")
+
+    async def _claim(self, epoch: int) -> dict[str, ServiceRecord]:
+        """Claim the state, trying again what did not land while the lease is ours (for at most a
+        lease duration): one failed write of thousands, on an API server that is struggling
+        too, must not cost a takeover (exit, the lease's expiry, a restart)."""
+
+        def again(e: BaseException) -> bool:
+            return isinstance(e, StoreUnavailable) and not isinstance(e, Deposed) and (
+                self.lost_why is None
+            )  # fmt: skip
+
+        def told(rs: tenacity.RetryCallState) -> None:
+            error = rs.outcome.exception() if rs.outcome else None
+            self.log.warning("claim_retry", epoch=epoch, attempt=rs.attempt_number,
+                             error=str(error))  # fmt: skip
+
+        le = self.elector.cfg
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(again),
+            wait=tenacity.wait_exponential_jitter(initial=0.1, max=le.retry_period),
+            stop=tenacity.stop_after_delay(le.lease_duration),
+            before_sleep=told, reraise=True,
+        )  # fmt: skip
+        records: dict[str, ServiceRecord] = await retrying(self.store.open, self.services, epoch)
+        return records
 
     def _tell(self, epoch: int) -> None:
         """leader_acquired; and leader_lost for a predecessor whose lease expired (not released)."""

@@ -168,3 +168,37 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         assert st["leader"] and not st["services"]["webapp"]["observe_only"]
         assert st["lease"] == {"identity": "b", "holder": "b", "epoch": 2}
         assert arb.cluster.lease()["spec"]["holderIdentity"] == "b"
+
+
+async def test_a_takeover_retries_a_claim_the_api_server_failed_and_gives_the_lease_back_if_it_cannot(
+    daemon, tmp_path, http, token
+):
+    """The new leader's claim of the state meets 500s (etcd timing out): it tries again while
+    the lease is its own, and leads. When the claim cannot land within a lease duration, it
+    releases the lease (another replica may take it at once) and exits 1, holding nothing."""
+    cfg = daemon.config(interval="500ms")
+    async with arbiter(tmp_path, cfg, token[0]) as arb:
+        a, b = (r.daemon for r in arb.replicas)
+        await a.start(wait_for="leading")
+        await b.start()
+        await b.wait_for("first_round")
+        arb.cluster.failing_puts["configmaps", "b"] = 3
+        await a.signal(signal.SIGTERM)
+        assert await a.wait() == 0
+        await b.wait_for("leading", timeout=10)
+        retries = b.matching("claim_retry")
+        assert len(retries) == 3 and "etcdserver: request timed out" in retries[0]["error"]
+        assert arb.cluster.failing_puts["configmaps", "b"] == 0
+        st = await status(http, b)
+        assert st["leader"] and st["lease"]["epoch"] == 2
+        # b stops; a comes back and meets an API server that fails every state write
+        await b.signal(signal.SIGTERM)
+        assert await b.wait() == 0
+        arb.cluster.failing_puts["configmaps", "a"] = 10**6
+        a2 = arb.replicas[0].daemon = lab.Daemon(a.config_path, a.api_port, a.token, env=a.env)
+        await a2.start()
+        failed = await a2.wait_for("lead_failed", timeout=15)
+        assert "etcdserver: request timed out" in failed["error"]
+        assert await a2.wait() == 1
+        assert a2.matching("leader_released"), "the lease is given back, not left to expire"
+        assert arb.cluster.lease()["spec"]["holderIdentity"] == ""
