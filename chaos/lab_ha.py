@@ -53,6 +53,14 @@ class Arbiter:
     def replica(self, name: str | None) -> Replica:
         return next(r for r in self.replicas if r.name == name)
 
+    async def lead_and_follow(self) -> tuple[lab.Daemon, lab.Daemon]:
+        """Replica a started and leading, then b started and through its first round, following."""
+        a, b = (r.daemon for r in self.replicas[:2])
+        await a.start(wait_for="leading")
+        await b.start()
+        await b.wait_for("first_round")
+        return a, b
+
     async def first(self, event: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
         """The first log line with this event from any running replica."""
         live = [r.daemon for r in self.replicas if r.daemon.proc and not r.daemon.exited]

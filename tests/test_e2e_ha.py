@@ -99,11 +99,8 @@ async def test_a_leader_cut_from_the_api_server_stops_acting_and_the_follower_fa
         **cfg, "notify": [{"webhook": {"url": hook.url, "events": ["leader_acquired", "leader_lost",
                                                                    "failover_finished"]}}]},
         token[0]) as arb:  # fmt: skip
-        (ra, rb) = arb.replicas
-        a, b = ra.daemon, rb.daemon
-        await a.start(wait_for="leading")
-        await b.start()
-        await b.wait_for("first_round")
+        ra = arb.replicas[0]
+        a, b = await arb.lead_and_follow()
         ra.hole.hole = True  # every request a makes to the API server goes unanswered
         cut = time.monotonic()
         await primary.down()
@@ -136,10 +133,7 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
 ):
     cfg = daemon.config(interval="500ms")
     async with arbiter(tmp_path, cfg, token[0]) as arb:
-        a, b = (r.daemon for r in arb.replicas)
-        await a.start(wait_for="leading")
-        await b.start()
-        await b.wait_for("first_round")
+        a, b = await arb.lead_and_follow()
         # the follower shows the leader's state (re-read every 5 retry periods), its own probes
         await a.wait_for("side_ready", side="standby")
         assert await a.command("failover") == 202
@@ -178,10 +172,7 @@ async def test_a_takeover_retries_a_claim_the_api_server_failed_and_gives_the_le
     releases the lease (another replica may take it at once) and exits 1, holding nothing."""
     cfg = daemon.config(interval="500ms")
     async with arbiter(tmp_path, cfg, token[0]) as arb:
-        a, b = (r.daemon for r in arb.replicas)
-        await a.start(wait_for="leading")
-        await b.start()
-        await b.wait_for("first_round")
+        a, b = await arb.lead_and_follow()
         arb.cluster.failing_puts["configmaps", "b"] = 3
         await a.signal(signal.SIGTERM)
         assert await a.wait() == 0
