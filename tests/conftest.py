@@ -9,8 +9,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from moto import mock_aws
 
-from chaos import lab
+from chaos import lab, lab_aws
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,15 @@ def bind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lab.Bind]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """AWS in-process (moto), with the lab's credentials in the environment."""
+    for k, v in lab_aws.CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        yield
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import kmock
 import pytest
 import structlog
-from moto import mock_aws
 
 from chaos import lab_aws, lab_kube
 from failoverd import config, snapshots
@@ -33,12 +32,8 @@ class DrillSwitch(MemorySwitch):
 
 
 @pytest.fixture
-def aws_env(monkeypatch):
-    for k, v in lab_aws.CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
-        yield
+def aws_env(mocked_aws):
+    lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
 
 
 async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what_it_created(

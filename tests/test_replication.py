@@ -7,7 +7,6 @@ import asyncio
 import kmock
 import pytest
 import structlog
-from moto import mock_aws
 
 from chaos import lab_aws, lab_kube
 from failoverd import config, kube
@@ -318,50 +317,42 @@ async def test_a_sync_refuses_to_wipe_the_copies_when_the_source_looks_broken(tw
     assert await brave() == f"{4 - keep} deleted" + (", 1 unchanged" if keep else "")
 
 
-async def test_a_snapshot_of_nothing_is_refused_unless_allowed(two_clusters, monkeypatch):
+async def test_a_snapshot_of_nothing_is_refused_unless_allowed(two_clusters, mocked_aws):
     _, _, clusters = two_clusters  # beijing holds no objects at all
-    for k, v in lab_aws.CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snaps")
-        spec = config.S3SnapshotJob(cluster="beijing", namespaces=["default"], bucket="dr-snaps",
-                                    prefix="web/", kinds=["ConfigMap"])  # fmt: skip
-        with pytest.raises(PermanentError, match="refusing to write an empty snapshot"):
-            await S3Snapshot(spec, clusters)()
-        assert "Contents" not in lab_aws.aws("s3", None).list_objects_v2(Bucket="dr-snaps")
-        note = await S3Snapshot(spec.model_copy(update={"allow_empty": True}), clusters)()
-        assert note.startswith("0 objects to s3://dr-snaps/web/")
+    lab_aws.aws("s3", None).create_bucket(Bucket="dr-snaps")
+    spec = config.S3SnapshotJob(cluster="beijing", namespaces=["default"], bucket="dr-snaps",
+                                prefix="web/", kinds=["ConfigMap"])  # fmt: skip
+    with pytest.raises(PermanentError, match="refusing to write an empty snapshot"):
+        await S3Snapshot(spec, clusters)()
+    assert "Contents" not in lab_aws.aws("s3", None).list_objects_v2(Bucket="dr-snaps")
+    note = await S3Snapshot(spec.model_copy(update={"allow_empty": True}), clusters)()
+    assert note.startswith("0 objects to s3://dr-snaps/web/")
 
 
 # --------------------------------------------------------------------------- S3 snapshots
 
 
-async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(
-    two_clusters, monkeypatch
-):
+async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(two_clusters, mocked_aws):
     bj, sh, clusters = two_clusters
     seed_source(bj)
-    for k, v in lab_aws.CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snaps")
-        spec = config.S3SnapshotJob(
-            cluster="beijing", namespaces=["default"], bucket="dr-snaps", prefix="web/", keep=3
-        )
-        note = await S3Snapshot(spec, clusters)()
-        assert note.startswith("4 objects to s3://dr-snaps/web/")
-        svc = config.ServiceConfig.model_validate({
-            "mode": "cold", "primary": "beijing", "standby": "shanghai",
-            "probes": {"primary": [{"kubernetes": {"cluster": "beijing"}}], "standby": [{"kubernetes": {"cluster": "shanghai"}}]},
-            "traffic": {"route53": {"hosted_zone_id": "Z1", "name": "w.example.test.", "primary": ["192.0.2.1"], "standby": ["192.0.2.2"]}},
-            "prepare": {"restore": {"snapshot_job": "snap"}},
-            "replication": {"snap": {"every": "5m", "s3_snapshot": spec.model_dump()}},
-        })  # fmt: skip
-        book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
-        plan = PlanRecord.new(
-            StartPlan("failover", "auto", "standby", "t", 0.0), book.steps_for("failover"), 0.0
-        )
-        await book.prepare(plan, Step("prepare"))
+    lab_aws.aws("s3", None).create_bucket(Bucket="dr-snaps")
+    spec = config.S3SnapshotJob(
+        cluster="beijing", namespaces=["default"], bucket="dr-snaps", prefix="web/", keep=3
+    )
+    note = await S3Snapshot(spec, clusters)()
+    assert note.startswith("4 objects to s3://dr-snaps/web/")
+    svc = config.ServiceConfig.model_validate({
+        "mode": "cold", "primary": "beijing", "standby": "shanghai",
+        "probes": {"primary": [{"kubernetes": {"cluster": "beijing"}}], "standby": [{"kubernetes": {"cluster": "shanghai"}}]},
+        "traffic": {"route53": {"hosted_zone_id": "Z1", "name": "w.example.test.", "primary": ["192.0.2.1"], "standby": ["192.0.2.2"]}},
+        "prepare": {"restore": {"snapshot_job": "snap"}},
+        "replication": {"snap": {"every": "5m", "s3_snapshot": spec.model_dump()}},
+    })  # fmt: skip
+    book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
+    plan = PlanRecord.new(
+        StartPlan("failover", "auto", "standby", "t", 0.0), book.steps_for("failover"), 0.0
+    )
+    await book.prepare(plan, Step("prepare"))
 
     def content(cluster):
         return {

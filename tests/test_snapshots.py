@@ -8,7 +8,6 @@ import json
 
 import kmock
 import pytest
-from moto import mock_aws
 
 from chaos import lab_aws, lab_kube
 from failoverd import config, snapshots
@@ -32,14 +31,11 @@ OBJECTS = [
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    for k, v in lab_aws.CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
-        yield config.S3SnapshotJob(
-            cluster="beijing", namespaces=["default"], bucket="dr-snapshots", prefix="web/", keep=2
-        )
+def s3(mocked_aws):
+    lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
+    return config.S3SnapshotJob(
+        cluster="beijing", namespaces=["default"], bucket="dr-snapshots", prefix="web/", keep=2
+    )
 
 
 async def write(job: config.S3SnapshotJob, objects: list, created: float) -> str:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
-from moto import mock_aws
 
 from chaos import lab, lab_aws
 from failoverd import aws, config
 from failoverd.errors import PermanentError, TransientError
 from failoverd.traffic import build
-
-
-@pytest.fixture
-def mocked(monkeypatch):
-    for k, v in lab_aws.CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        yield
 
 
 def route53_switch(zone_id: str, **extra):
@@ -26,7 +17,7 @@ def route53_switch(zone_id: str, **extra):
     return build(config.TrafficSpec.model_validate(spec))
 
 
-async def test_route53_switch_upserts_waits_insync_and_reads_back(mocked):
+async def test_route53_switch_upserts_waits_insync_and_reads_back(mocked_aws):
     zone = lab_aws.make_zone(None)
     sw = route53_switch(zone)
     assert await sw.current() == "primary"
@@ -39,7 +30,7 @@ async def test_route53_switch_upserts_waits_insync_and_reads_back(mocked):
         await sw.verify("primary")
 
 
-async def test_route53_current_is_none_for_an_absent_or_foreign_record(mocked):
+async def test_route53_current_is_none_for_an_absent_or_foreign_record(mocked_aws):
     r53 = lab_aws.aws("route53", None)
     zone = r53.create_hosted_zone(Name="example.test.", CallerReference="z")["HostedZone"]["Id"]
     sw = route53_switch(zone)
@@ -48,12 +39,12 @@ async def test_route53_current_is_none_for_an_absent_or_foreign_record(mocked):
     assert await sw.current() is None
 
 
-async def test_route53_unknown_zone_is_permanent(mocked):
+async def test_route53_unknown_zone_is_permanent(mocked_aws):
     with pytest.raises(PermanentError, match="NoSuchHostedZone"):
         await route53_switch("Z0000000NOTTHERE").switch("standby")
 
 
-async def test_elbv2_weights_move_to_the_target_side_and_back(mocked):
+async def test_elbv2_weights_move_to_the_target_side_and_back(mocked_aws):
     alb = lab_aws.make_alb(None)
     spec = {"elbv2": {"listener_arn": alb.listener_arn, "primary_target_group": alb.primary_tg,
                       "standby_target_group": alb.standby_tg, "region": lab_aws.REGION}}  # fmt: skip
