@@ -30,6 +30,7 @@ STEPS = (
 
 
 def rss_mb() -> float:
+    # not bench_probes.rss_mb: importing that module loads aiohttp before the first reading
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import ssl
 import sys
 import tempfile
@@ -24,15 +25,13 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chaos import bench_probes
 from failoverd import config, probes
 from failoverd.clusters import Clusters
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return bench_probes.rss_mb(os.getpid())
 
 
 async def main(count: int) -> list[dict[str, Any]]:
