@@ -89,6 +89,12 @@ class Cluster:
         self.emulator.objects[kmock.resource("apps/v1/deployments"), namespace, name] = body
 
 
+def _writer(obj: dict[str, Any]) -> str | None:
+    """Who wrote a Lease (its holderIdentity) or a state ConfigMap (failoverd.io/holder)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return (obj.get("spec") or {}).get("holderIdentity", annotations.get("failoverd.io/holder"))
+
+
 @contextlib.asynccontextmanager
 async def cluster(name: str) -> AsyncIterator[Cluster]:
     """One emulated cluster: the usual resources, and /readyz answering ok."""
@@ -101,17 +107,16 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         loop = asyncio.get_running_loop()
 
         def log(verb: str, request: Any, obj: dict[str, Any]) -> None:
-            plural = str(request.resource).rsplit("/", 1)[-1] if request.resource else ""
-            if "lease" not in plural and "configmap" not in plural:
+            plural = getattr(request.resource, "plural", "")
+            if plural not in ("leases", "configmaps"):
                 return
             meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
             epoch = (meta.get("annotations") or {}).get("failoverd.io/epoch")
-            if "lease" in plural:
+            if plural == "leases":
                 epoch = spec.get("leaseTransitions")
-            holder = (meta.get("annotations") or {}).get("failoverd.io/holder")
             lab.writes.append({"t": loop.time(), "verb": verb, "kind": plural,
                                "name": meta.get("name"), "epoch": int(epoch or 0),
-                               "holder": spec.get("holderIdentity", holder)})  # fmt: skip
+                               "holder": _writer(obj)})  # fmt: skip
             lab.wrote.set()
 
         # The emulator stores a POST before any reaction runs (409 when the name is taken);
@@ -127,11 +132,7 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         # refuse a stale resourceVersion (409), else store the request's object whole.
         async def replace(request: Any) -> Any:
             key = (request.resource, request.namespace, request.name)
-            meta = request.data.get("metadata") or {}
-            writer = (meta.get("annotations") or {}).get("failoverd.io/holder") or (
-                (request.data.get("spec") or {}).get("holderIdentity", "")
-            )  # fmt: skip
-            fault = (getattr(request.resource, "plural", ""), writer)
+            fault = (getattr(request.resource, "plural", ""), _writer(request.data) or "")
             if lab.failing_puts.get(fault, 0) > 0:
                 lab.failing_puts[fault] -= 1
                 raise kmock.KubernetesError(
