@@ -562,3 +562,73 @@ def test_a_suspect_serving_side_is_probed_again_sooner():
     st, _ = feed(st, [rnd(True)], policy)
     assert next_interval(st, policy) == 2.0
     assert next_interval(st, replace(policy, suspect_interval=None)) == 2.0
+
+
+# ----------------------------------------------------------------- an operator's hold survives
+
+
+def _paused(until: float | None) -> ServiceState:
+    return on_command(warmed(), "pause", 1000.0, policy=POLICY, until=until).state
+
+
+def _held(kind: str) -> ServiceState:
+    """A service under each kind of operator's hold."""
+    if kind == "paused":
+        return _paused(None)
+    if kind == "timed":
+        return _paused(8200.0)
+    if kind == "plan_failed":
+        st = replace(warmed(), state=State.FAILING_OVER)
+        return on_plan_done(st, ok=False, active="primary", now=900.0, error="verify").state
+    propose = replace(POLICY, automation="propose", failure_threshold=1)
+    proposed = on_round(warmed(propose), rnd(False), 1.0, propose).state
+    assert proposed.state == State.PENDING_APPROVAL
+    return on_command(proposed, "reject", 2.0, policy=POLICY).state
+
+
+HOLDS = ["paused", "timed", "plan_failed", "rejected"]
+
+
+@pytest.mark.parametrize("kind", HOLDS)
+@pytest.mark.parametrize("current", ["primary", "standby"])
+def test_a_silent_switch_at_start_keeps_the_operators_hold_and_restores_it(kind, current):
+    before = _held(kind)
+    blocked = on_adopt(before, None, known=False, error="timeout").state
+    assert (blocked.state, blocked.blocked) == (State.BLOCKED, Blocked.SWITCH_UNKNOWN)
+    st, ds = feed(blocked, [rnd(False)] * 4)
+    assert not plans(ds), "nothing moves while the switch is unknown"
+    again = on_adopt(st, None, known=False, error="timeout still").state
+    after = on_adopt(again, current).state
+    assert (after.state, after.blocked, after.active) == (before.state, before.blocked, current)
+    assert after.paused_until == before.paused_until
+    _, ds = feed(after, [rnd(False)] * 6, t0=2000.0)
+    assert not plans(ds), "the hold still holds: automation did not come back by itself"
+
+
+@pytest.mark.parametrize("kind", HOLDS)
+def test_traffic_found_moved_at_start_keeps_the_operators_hold(kind):
+    before = _held(kind)
+    after = on_adopt(before, "standby").state
+    assert (after.state, after.blocked, after.active) == (before.state, before.blocked, "standby")
+    assert after.paused_until == before.paused_until
+
+
+def test_a_timed_pause_survives_a_manual_move_and_still_ends_by_itself():
+    st = _paused(8200.0)
+    d = on_command(st, "failover", 1500.0, policy=POLICY)
+    assert plans([d])
+    st = on_plan_done(d.state, ok=True, active="standby", now=1600.0).state
+    assert (st.state, st.active, st.paused_until) == (State.PAUSED, "standby", 8200.0)
+    st, _ = feed(st, [rnd(True)], t0=8200.0)
+    assert st.state == State.STANDBY_ACTIVE and st.paused_until is None
+
+
+def test_the_hold_is_kept_in_the_stored_state():
+    from failoverd.store.codec import machine_from_dict, machine_to_dict
+
+    st = on_adopt(_held("timed"), None, known=False, error="timeout").state
+    assert st.held is not None
+    back = machine_from_dict(machine_to_dict(st))
+    assert (back.state, back.blocked, back.held, back.paused_until) == (
+        st.state, st.blocked, st.held, st.paused_until
+    )

@@ -10,6 +10,7 @@ from failoverd.machine.state import (
     Blocked,
     Command,
     Decision,
+    Hold,
     Notify,
     PlanKind,
     Policy,
@@ -21,6 +22,33 @@ from failoverd.machine.state import (
 )
 
 
+HOLDS = (Blocked.PLAN_FAILED, Blocked.REJECTED)  # blocks that only an operator clears
+
+
+def _hold_of(st: ServiceState) -> Hold | None:
+    """The operator's hold a service is under (a pause, or a block only an operator clears)."""
+    if st.state == State.PAUSED:
+        return Hold(State.PAUSED)
+    if st.state == State.BLOCKED and st.blocked in HOLDS:
+        return Hold(State.BLOCKED, st.blocked)
+    if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
+        return st.held
+    return None
+
+
+def _keep_hold(new: ServiceState, hold: Hold | None, paused_until: float | None) -> ServiceState:
+    """`new` under the operator's hold, if there was one (a timed pause keeps its end)."""
+    if hold is None:
+        return new
+    if hold.state == State.PAUSED:
+        return replace(new, state=State.PAUSED, blocked=None, paused_until=paused_until)
+    return replace(new, state=State.BLOCKED, blocked=hold.blocked, warned=True)
+
+
+def _hold_words(hold: Hold) -> str:
+    return "paused" if hold.state == State.PAUSED else f"blocked ({hold.blocked})"
+
+
 @_tells_when_unblocked
 def on_adopt(
     st: ServiceState, current: Side | None, known: bool = True, error: str = ""
@@ -29,16 +57,18 @@ def on_adopt(
 
     `current` is the side the switch points at (None: at neither side's values); `known` is
     False when the switch could not be asked. Traffic that already points at the other side
-    (moved by hand, or by a daemon whose state was lost) is adopted instead of flipped back; a
-    paused service stays paused. A service recorded mid-plan with no journal (the two were lost
-    between writes) blocks on the side the switch names: an operator decides. A switch that
-    cannot be read blocks automation until it answers: nothing moves on a guess.
+    (moved by hand, or by a daemon whose state was lost) is adopted instead of flipped back. An
+    operator's hold (a pause, timed or not, or a block only an operator clears) survives all of
+    it: a switch that cannot be read blocks automation until it answers (nothing moves on a
+    guess), and the hold is restored then. A service recorded mid-plan with no journal (the two
+    were lost between writes) blocks on the side the switch names: an operator decides.
     """
+    hold = _hold_of(st)
     if not known:
         why = f"cannot read where traffic points ({error}): no automatic move until the switch answers"
         if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
             return Decision(st, (), why)
-        return _block(replace(st, warned=False), Blocked.SWITCH_UNKNOWN, why)
+        return _block(replace(st, warned=False, held=hold), Blocked.SWITCH_UNKNOWN, why)
     side = current or st.active
     if st.state in (State.FAILING_OVER, State.FAILING_BACK):
         why = (
@@ -49,13 +79,17 @@ def on_adopt(
     if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
         settled = replace(ServiceState.settled(side, st.last_move_at), oks=st.oks,
                           fails=st.fails, last_ok_at=st.last_ok_at)  # fmt: skip
-        return Decision(settled, (), f"the traffic switch answers again: traffic is on the {side}")
+        why = f"the traffic switch answers again: traffic is on the {side}"
+        if hold is not None:
+            why += f"; the operator's hold is kept: {_hold_words(hold)}"
+        return Decision(_keep_hold(settled, hold, st.paused_until), (), why)
     if current is None or current == st.active:
         return Decision(st, (), f"traffic points at the {st.active}, as recorded")
-    adopted = ServiceState.settled(current, st.last_move_at)
-    if st.state == State.PAUSED:
-        adopted = replace(adopted, state=State.PAUSED)
-    return Decision(adopted, (), f"traffic already points at the {current}: adopting it")
+    adopted = _keep_hold(ServiceState.settled(current, st.last_move_at), hold, st.paused_until)
+    why = f"traffic already points at the {current}: adopting it"
+    if hold is not None:
+        why += f"; the operator's hold is kept: {_hold_words(hold)}"
+    return Decision(adopted, (), why)
 
 
 def active_after_plan(
@@ -110,7 +144,9 @@ def on_command(
     if command == "pause":
         if busy or (st.state == State.PAUSED and until is None):
             return Decision(st, (), f"cannot pause while {st.state}", rejected=True)
-        paused = replace(st, state=State.PAUSED, blocked=None, paused_until=until, proposed_at=None)
+        paused = replace(
+            st, state=State.PAUSED, blocked=None, paused_until=until, proposed_at=None, held=None
+        )
         timed = f" until {until:.0f} (epoch seconds)" if until is not None else ""
         return Decision(paused, (), f"paused by operator{timed}{why}")
     if st.state not in (State.PAUSED, State.BLOCKED):
@@ -176,6 +212,7 @@ def on_plan_done(
             oks=st.oks,
             last_ok_at=st.last_ok_at,
             state=State.PAUSED if st.paused_after_plan else ServiceState.settled(active).state,
+            paused_until=st.paused_until if st.paused_after_plan else None,
         )
         return Decision(new, (), f"plan done: {active} active")
     # the plan's own failed event tells the operators; blocked(plan_failed) is not notified twice

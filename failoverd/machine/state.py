@@ -32,7 +32,7 @@ class Blocked(StrEnum):
     PLAN_FAILED = "plan_failed"
     SWITCH_UNKNOWN = "switch_unknown"
     AUTOMATION_OFF = "automation_off"  # it would fail over, but policy.automation is off
-    REJECTED = "rejected"  # an operator rejected the proposed failover  # where traffic points could not be read: clears when it can
+    REJECTED = "rejected"  # an operator rejected the proposed failover
 
 
 def other(side: Side) -> Side:
@@ -79,6 +79,18 @@ class Round:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """An operator's hold (a pause, or a block only an operator clears) kept under another block.
+
+    A switch that cannot be read at start-up blocks the service (switch_unknown); the hold it
+    covers is restored once the switch answers, so automation never comes back on by itself.
+    """
+
+    state: State  # PAUSED or BLOCKED
+    blocked: Blocked | None = None
+
+
+@dataclass(frozen=True)
 class ServiceState:
     """What the machine remembers between inputs. `active` is the side serving traffic."""
 
@@ -96,6 +108,7 @@ class ServiceState:
     warned: bool = False  # the active side's outage was already notified
     paused_until: float | None = None  # a timed pause resumes by itself then
     proposed_at: float | None = None  # propose mode: when the pending failover was proposed
+    held: Hold | None = None  # the operator's hold that blocked(switch_unknown) covers for now
 
     @staticmethod
     def settled(active: Side, last_move_at: float | None = None) -> ServiceState:

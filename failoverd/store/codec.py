@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any, cast
 
-from failoverd.machine import Blocked, ServiceState, Side, State
+from failoverd.machine import Blocked, Hold, ServiceState, Side, State
 from failoverd.store.records import (
     DrillCheck,
     DrillRecord,
@@ -42,6 +42,10 @@ def machine_to_dict(st: ServiceState) -> dict[str, Any]:
         "paused_after_plan": st.paused_after_plan,
         "paused_until": st.paused_until,
         "proposed_at": st.proposed_at,
+        "held": None if st.held is None else {
+            "state": st.held.state.value,
+            "blocked": st.held.blocked.value if st.held.blocked else None,
+        },
     }
 
 
@@ -54,7 +58,14 @@ def machine_from_dict(d: dict[str, Any]) -> ServiceState:
         paused_after_plan=bool(d.get("paused_after_plan", False)),
         paused_until=d.get("paused_until"),
         proposed_at=d.get("proposed_at"),
+        held=_hold_from(d.get("held")),
     )
+
+
+def _hold_from(d: Any) -> Hold | None:
+    if not d:
+        return None
+    return Hold(State(d["state"]), Blocked(d["blocked"]) if d.get("blocked") else None)
 
 
 def plan_to_dict(plan: PlanRecord) -> dict[str, Any]:
