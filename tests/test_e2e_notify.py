@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import datetime
 
@@ -56,6 +57,78 @@ async def test_a_failover_is_told_to_every_sink_and_a_hanging_one_delays_nothing
     assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
     assert trigger["dedup_key"] == resolve["dedup_key"] and trigger["routing_key"] == PD_KEY
     assert PD_KEY not in "\n".join(d.raw), "the routing key never reaches the log"
+
+
+def open_incidents(bodies: list[dict]) -> set[str]:
+    """What PagerDuty would hold open: each trigger opens its dedup key, a resolve closes it."""
+    opened: set[str] = set()
+    for body in bodies:
+        if body["event_action"] == "trigger":
+            opened.add(body["dedup_key"])
+        else:
+            opened.discard(body["dedup_key"])
+    return opened
+
+
+async def settled(pd: lab.Receiver, want: set[str]) -> None:
+    """Until the receiver's open incidents are exactly `want`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10), pd.changed:
+            await pd.changed.wait_for(lambda: open_incidents(pd.got) == want)
+    got = [(b["event_action"], b["dedup_key"]) for b in pd.got]
+    assert open_incidents(pd.got) == want, f"PagerDuty got {got}"
+
+
+def pagerduty(daemon, pd: lab.Receiver, **policy: object) -> dict:
+    cfg = daemon.config(interval="500ms", automation="propose", **policy)
+    url = f"http://{lab.LOOPBACK}:{pd.port}/v2/enqueue"
+    cfg["notify"] = [{"pagerduty": {"routing_key_env": "FAILOVERD_TEST_PD_KEY", "url": url}}]
+    return cfg
+
+
+PROPOSAL = "failoverd/webapp/proposal"
+
+
+async def test_a_rejected_then_an_approved_proposal_each_resolve_their_incident(
+    daemon, sides, monkeypatch
+):
+    primary, _ = sides
+    monkeypatch.setenv("FAILOVERD_TEST_PD_KEY", PD_KEY)
+    async with lab.receivers(1) as (pd,):
+        d = await daemon.start(pagerduty(daemon, pd))
+        await d.wait_for("side_ready", side="standby")
+        await primary.down()
+        await settled(pd, {PROPOSAL})
+        assert await d.command("reject", reason="a partition") == 202
+        await settled(pd, {"failoverd/webapp/blocked/rejected"})
+        await primary.up()
+        await settled(pd, set())
+        first = len(pd.got)
+        await primary.down()
+        await settled(pd, {PROPOSAL})
+        assert pd.got[first]["event_action"] == "trigger", "the second proposal pages anew"
+        assert await d.command("approve", reason="confirmed") == 202
+        await d.wait_for("plan_done", result="success")
+        await settled(pd, set())
+    classes = [b["payload"]["class"] for b in pd.got if b["event_action"] == "trigger"]
+    assert classes == ["failover_proposed", "blocked", "failover_proposed", "failover_started"]
+
+
+@pytest.mark.parametrize("on_timeout", ["stay", "failover"])
+async def test_an_expired_proposal_resolves_its_incident(daemon, sides, monkeypatch, on_timeout):
+    primary, _ = sides
+    monkeypatch.setenv("FAILOVERD_TEST_PD_KEY", PD_KEY)
+    async with lab.receivers(1) as (pd,):
+        cfg = pagerduty(daemon, pd, approval_timeout="2s", on_timeout=on_timeout)
+        d = await daemon.start(cfg)
+        await d.wait_for("side_ready", side="standby")
+        await primary.down()
+        await settled(pd, {PROPOSAL})
+        if on_timeout == "stay":
+            await settled(pd, {"failoverd/webapp/blocked/rejected"})
+        else:
+            await d.wait_for("plan_done", result="success")
+            await settled(pd, set())
 
 
 async def test_events_queued_while_the_sink_is_down_arrive_after_a_restart(daemon, sides):

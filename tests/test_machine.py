@@ -517,6 +517,87 @@ def test_a_recovered_primary_withdraws_the_proposal():
     assert [a.event for a in ds[0].actions] == ["proposal_withdrawn"]
 
 
+PROPOSAL_ENDS = {"proposal_approved", "proposal_rejected", "proposal_expired", "proposal_withdrawn"}
+
+
+def events(d: Decision) -> list[str]:
+    return [a.event for a in d.actions if isinstance(a, Notify)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "ends_with"),
+    [
+        ("approve", ["proposal_approved"]),
+        ("reject", ["proposal_rejected", "blocked"]),
+        ("pause", ["proposal_withdrawn"]),
+        ("failover", ["proposal_withdrawn"]),
+    ],
+)
+def test_an_answered_proposal_says_it_ended(answer, ends_with):
+    d = on_command(proposed(), answer, 1100.0, "because", policy=PROPOSE)
+    assert not d.rejected and events(d) == ends_with
+
+
+@pytest.mark.parametrize(
+    ("on_timeout", "ends_with"),
+    [("stay", ["proposal_expired", "blocked"]), ("failover", ["proposal_expired"])],
+)
+def test_an_unanswered_proposal_says_it_expired(on_timeout, ends_with):
+    policy = replace(PROPOSE, on_timeout=on_timeout)
+    st = proposed(policy)
+    st, ds = feed(st, [rnd(False)], policy, t0=st.proposed_at + 301)
+    assert events(ds[0]) == ends_with
+    assert "approval_timeout" in ds[0].actions[0].message
+
+
+def test_a_proposal_dropped_by_an_adopted_move_says_it_ended():
+    d = on_adopt(proposed(), "standby")
+    assert d.state.state == State.STANDBY_ACTIVE and events(d) == ["proposal_withdrawn"]
+
+
+proposal_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("round"), st.booleans(), st.booleans()),
+        st.tuples(
+            st.just("command"),
+            st.sampled_from(["approve", "reject", "pause", "resume", "failover", "failback"]),
+            st.booleans(),
+        ),
+        st.tuples(st.just("adopt"), st.sampled_from(["primary", "standby", None]), st.booleans()),
+        st.tuples(st.just("plan_done"), st.booleans(), st.sampled_from(["primary", "standby"])),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=400)
+@given(policies, st.sampled_from(["stay", "failover"]), proposal_steps)
+def test_every_proposal_ends_once_with_an_event_that_resolves_it(policy, on_timeout, steps):
+    policy = replace(policy, automation="propose", approval_timeout=5.0, on_timeout=on_timeout)
+    state, open_ = ServiceState(), False
+    for i, (kind, a, b) in enumerate(steps):
+        now = float(i)
+        if kind == "round":
+            d = on_round(state, rnd(a, b), now, policy)
+        elif kind == "command":
+            d = on_command(state, a, now, policy=policy, force=b)
+        elif kind == "adopt":
+            d = on_adopt(state, a, known=b, error="timeout")
+        elif state.state in (State.FAILING_OVER, State.FAILING_BACK):
+            d = on_plan_done(state, a, b, now)
+        else:
+            continue
+        for event in events(d):
+            if event == "failover_proposed":
+                assert not open_, "a second proposal while one is open"
+                open_ = True
+            elif event in PROPOSAL_ENDS:
+                assert open_, f"{event} with no open proposal"
+                open_ = False
+        assert open_ == (d.state.state == State.PENDING_APPROVAL), (kind, a, b, d.reason)
+        state = d.state
+
+
 def test_automation_off_never_moves_but_a_manual_failover_still_works():
     policy = replace(POLICY, automation="off")
     st, ds = feed(warmed(policy), [rnd(False)] * 6, policy)

@@ -205,6 +205,27 @@ async def test_pagerduty_pages_on_a_failed_failover_and_resolves_on_the_same_key
     assert blocked["dedup_key"] == cleared["dedup_key"] and cleared["event_action"] == "resolve"
 
 
+@pytest.mark.parametrize(
+    "ending", ["proposal_approved", "proposal_rejected", "proposal_expired", "proposal_withdrawn"]
+)
+def test_pagerduty_resolves_the_proposal_however_it_ends(ending):
+    pd = PagerDuty("pd", 1.0, None, "http://127.0.0.1:9/", "k" * 32)
+    proposed = pd.body(notice("failover_proposed", {}))
+    ended = pd.body(notice(ending, {}))
+    valid_pagerduty_event(ended)
+    assert (proposed["event_action"], ended["event_action"]) == ("trigger", "resolve")
+    assert proposed["dedup_key"] == ended["dedup_key"] == "failoverd/webapp/proposal"
+
+
+def test_a_pagerduty_filter_that_pages_an_incident_also_takes_what_resolves_it():
+    pd = PagerDuty("pd", 1.0, ["failover_proposed", "blocked"], "http://127.0.0.1:9/", "k" * 32)
+    resolving = ["proposal_approved", "proposal_rejected", "proposal_expired", "blocked_cleared"]
+    assert [e for e in resolving if not pd.accepts(e)] == []
+    assert not pd.accepts("failover_started") and not pd.accepts("rpo_objective_met")
+    hook = Webhook("hook", 1.0, ["failover_proposed"], "http://127.0.0.1:9/")
+    assert not hook.accepts("proposal_approved"), "only PagerDuty closes what it opened"
+
+
 def test_pagerduty_limits_hold_for_huge_names_and_messages():
     pd = PagerDuty("pd", 1.0, None, "http://127.0.0.1:9/", "k" * 32)
     body = pd.body(

@@ -18,13 +18,28 @@ from failoverd.config.common import (
 )
 
 EventName = Literal[
-    "failover_started", "failover_finished", "failover_failed",
-    "failback_started", "failback_finished", "failback_failed",
-    "blocked", "blocked_cleared", "standby_down", "forced_move",
-    "rpo_objective_exceeded", "rpo_objective_met", "test",
-    "failover_proposed", "proposal_withdrawn", "drill_finished",
-    "leader_acquired", "leader_lost",
-]  # fmt: skip
+    "failover_started",
+    "failover_finished",
+    "failover_failed",
+    "failback_started",
+    "failback_finished",
+    "failback_failed",
+    "blocked",
+    "blocked_cleared",
+    "standby_down",
+    "forced_move",
+    "rpo_objective_exceeded",
+    "rpo_objective_met",
+    "test",
+    "failover_proposed",
+    "proposal_approved",
+    "proposal_rejected",
+    "proposal_expired",
+    "proposal_withdrawn",
+    "drill_finished",
+    "leader_acquired",
+    "leader_lost",
+]
 EVENTS: tuple[str, ...] = get_args(EventName)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from failoverd.machine.rounds import _block, _plan, _resume, _tells_when_unblocked, ready
+from failoverd.machine.rounds import (
+    _block,
+    _end_proposal,
+    _plan,
+    _resume,
+    _tells_when_unblocked,
+    ready,
+)
 from failoverd.machine.state import (
     Blocked,
     Command,
@@ -188,14 +195,17 @@ def _answer(
                         f"(the service is {st.state})", rejected=True)  # fmt: skip
     if command == "reject":
         cleared = replace(st, proposed_at=None)
-        return _block(cleared, Blocked.REJECTED, f"the proposed failover was rejected{why}: "
-                      "staying on the primary until it recovers")  # fmt: skip
+        why = f"the proposed failover was rejected{why}: staying on the primary until it recovers"
+        return _end_proposal(_block(cleared, Blocked.REJECTED, why), "proposal_rejected")
     if not ready(st, "standby", policy) and not force:
         return Decision(st, (), "approve refused: the standby is no longer ready; force it if "
                         "you must", rejected=True)  # fmt: skip
     approved = replace(st, proposed_at=None)
-    return _plan(approved, "failover", "auto", f"the proposed failover was approved{why}", now,
-                 forced=not ready(st, "standby", policy))  # fmt: skip
+    forced = not ready(st, "standby", policy)
+    why = f"the proposed failover was approved{why}"
+    return _end_proposal(
+        _plan(approved, "failover", "auto", why, now, forced=forced), "proposal_approved"
+    )
 
 
 def on_plan_done(

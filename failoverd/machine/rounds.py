@@ -114,6 +114,14 @@ def _plan(
 
 P = ParamSpec("P")
 
+PROPOSAL_ENDS = ("proposal_approved", "proposal_rejected", "proposal_expired", "proposal_withdrawn")
+"""The events that end a proposal; each resolves the incident `failover_proposed` opened."""
+
+
+def _end_proposal(d: Decision, event: str, prefix: str = "") -> Decision:
+    """Say the proposal ended, first: its incident resolves before whatever follows opens one."""
+    return replace(d, actions=(Notify(event, prefix + d.reason), *d.actions))
+
 
 def _tells_when_unblocked(
     fn: Callable[Concatenate[ServiceState, P], Decision],
@@ -126,6 +134,14 @@ def _tells_when_unblocked(
             blocked = st.blocked.value if st.blocked else "blocked"
             cleared = Notify("blocked_cleared", f"no longer blocked ({blocked}): {d.reason}")
             return replace(d, actions=(cleared, *d.actions))
+        if (
+            st.state == State.PENDING_APPROVAL
+            and d.state.state != State.PENDING_APPROVAL
+            and not d.rejected
+            and not any(isinstance(a, Notify) and a.event in PROPOSAL_ENDS for a in d.actions)
+        ):
+            # any other way out (a pause, a manual move, traffic found moved) drops the proposal
+            return _end_proposal(d, "proposal_withdrawn", "the proposed failover is withdrawn: ")
         return d
 
     decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
@@ -203,13 +219,12 @@ def _watch_proposal(st: ServiceState, now: float, policy: Policy) -> Decision:
         left = policy.approval_timeout - waited
         return Decision(st, (), f"failover proposed, waiting for approval ({left:.0f}s left)")
     cleared = replace(st, proposed_at=None)
+    unanswered = f"no answer within approval_timeout ({policy.approval_timeout:g}s)"
     if policy.on_timeout == "failover" and ready(st, "standby", policy):
-        why = f"no answer within approval_timeout ({policy.approval_timeout:g}s): failing over"
-        return _plan(cleared, "failover", "auto", why, now)
-    why = (
-        f"no answer within approval_timeout ({policy.approval_timeout:g}s): staying on the primary"
-    )
-    return _block(cleared, Blocked.REJECTED, why)
+        d = _plan(cleared, "failover", "auto", f"{unanswered}: failing over", now)
+    else:
+        d = _block(cleared, Blocked.REJECTED, f"{unanswered}: staying on the primary")
+    return _end_proposal(d, "proposal_expired")
 
 
 def _resume(st: ServiceState, why: str) -> Decision:

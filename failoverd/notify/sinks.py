@@ -19,13 +19,28 @@ import aiohttp
 from failoverd import config
 
 SEVERITY = {
-    "failover_started": "warning", "failover_finished": "warning", "failover_failed": "critical",
-    "failback_started": "info", "failback_finished": "info", "failback_failed": "critical",
-    "blocked": "critical", "blocked_cleared": "info", "standby_down": "critical",
-    "forced_move": "warning", "rpo_objective_exceeded": "warning", "rpo_objective_met": "info",
-    "test": "info", "failover_proposed": "critical", "proposal_withdrawn": "info",
-    "drill_finished": "info", "leader_acquired": "info", "leader_lost": "warning",
-}  # fmt: skip
+    "failover_started": "warning",
+    "failover_finished": "warning",
+    "failover_failed": "critical",
+    "failback_started": "info",
+    "failback_finished": "info",
+    "failback_failed": "critical",
+    "blocked": "critical",
+    "blocked_cleared": "info",
+    "standby_down": "critical",
+    "forced_move": "warning",
+    "rpo_objective_exceeded": "warning",
+    "rpo_objective_met": "info",
+    "test": "info",
+    "failover_proposed": "critical",
+    "proposal_approved": "info",
+    "proposal_rejected": "info",
+    "proposal_expired": "warning",
+    "proposal_withdrawn": "info",
+    "drill_finished": "info",
+    "leader_acquired": "info",
+    "leader_lost": "warning",
+}
 
 
 Emit = Callable[[str, str, str, dict[str, Any]], Any]
@@ -164,8 +179,17 @@ class Slack(_Filter):
         return await post(session, self.url, body, {}, self.timeout)
 
 
-_RESOLVES = {"failover_finished", "failback_finished", "blocked_cleared", "rpo_objective_met",
-             "proposal_withdrawn"}  # fmt: skip
+_RESOLVES = {
+    "failover_finished": "failover_started",
+    "failback_finished": "failback_started",
+    "blocked_cleared": "blocked",
+    "rpo_objective_met": "rpo_objective_exceeded",
+    "proposal_approved": "failover_proposed",
+    "proposal_rejected": "failover_proposed",
+    "proposal_expired": "failover_proposed",
+    "proposal_withdrawn": "failover_proposed",
+}
+"""The events PagerDuty resolves on, each with the event whose incident it closes."""
 
 
 def dedup_key(n: Notice) -> str:
@@ -175,7 +199,7 @@ def dedup_key(n: Notice) -> str:
         key = f"failoverd/{svc}/{n.event.split('_')[0]}/{d['plan']}"
     elif n.event in ("blocked", "blocked_cleared"):
         key = f"failoverd/{svc}/blocked/{d.get('blocked') or d.get('was')}"
-    elif n.event in ("failover_proposed", "proposal_withdrawn"):
+    elif n.event == "failover_proposed" or n.event.startswith("proposal_"):
         key = f"failoverd/{svc}/proposal"
     elif n.event.startswith("rpo_objective_"):
         key = f"failoverd/{svc}/rpo"
@@ -190,6 +214,11 @@ def dedup_key(n: Notice) -> str:
 class PagerDuty(_Filter):
     url: str = ""
     routing_key: str = ""
+
+    def accepts(self, event: str) -> bool:
+        """An `events:` filter that lets an incident open also lets it resolve."""
+        opened_by = _RESOLVES.get(event)
+        return super().accepts(event) or (opened_by is not None and super().accepts(opened_by))
 
     def body(self, n: Notice) -> dict[str, Any]:
         action = "resolve" if n.event in _RESOLVES else "trigger"
