@@ -29,6 +29,7 @@ from failoverd.metrics import CONTENT_TYPE, Metrics
 MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyond this
 WHO: web.RequestKey[str] = web.RequestKey("who", str)  # the name of the token that authenticated
 MAX_REASON = 1024  # bytes of an operator's reason (it lands in logs, events and plans)
+MAX_PAUSE = 30 * 86400.0  # a timed pause longer than 30 days is a typo: pause without --for
 
 
 @dataclass(frozen=True)
@@ -232,8 +233,10 @@ class _Routes:
                 seconds = parse_duration(pause_for) if isinstance(pause_for, str) else None
             except ValueError:
                 seconds = None
-            if verb != "pause" or not seconds:
-                return _error(400, "bad request", 'for: a duration like "2h", with pause only')
+            if verb != "pause" or not seconds or seconds > MAX_PAUSE:
+                return _error(
+                    400, "bad request", 'for: a duration up to 30d, like "2h", with pause only'
+                )
         cmd = OperatorCommand(name, cast(Command, verb), reason, force, seconds,
                               request.get(WHO, ""), request.remote or "")  # fmt: skip
         decision = self.control.command(cmd)

@@ -240,12 +240,30 @@ async def test_the_audit_names_the_token_that_acted_and_the_client(api):
         assert (await r.json())["audit"] == [{"who": "ci", "action": "pause"}]
 
 
-@pytest.mark.parametrize("body", [{"for": "soon"}, {"for": 7200}, {"for": "0s"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"for": "soon"},
+        {"for": 7200},
+        {"for": "0s"},
+        {"for": "9" * 400 + "s"},  # infinity once parsed
+        {"for": "1" + "0" * 306 + "ms"},  # finite, but no clock reaches it
+        {"for": "30d1s"},
+    ],
+)
 async def test_a_pause_for_must_be_a_duration(api, body):
     url, control, http = api
     async with http.post(f"{url}/v1/services/web/pause", headers=AUTH, json=body) as r:
-        assert r.status == 400 and "for:" in (await r.json())["detail"]
+        detail = (await r.json())["detail"]
+        assert r.status == 400 and "for:" in detail and "up to 30d" in detail
     assert control.calls == []
+
+
+async def test_a_pause_of_thirty_days_is_the_longest_accepted(api):
+    url, control, http = api
+    async with http.post(f"{url}/v1/services/web/pause", headers=AUTH, json={"for": "30d"}) as r:
+        assert r.status == 202
+    assert control.commands[0].pause_for == 30 * 86400.0
 
 
 async def test_approve_without_a_pending_failover_is_409_and_explain_404s_unknown(api):

@@ -95,6 +95,20 @@ def test_zero_durations_that_would_divide_by_zero_or_mean_forever_are_refused(
     assert any(expected in e for e in errors), errors
 
 
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("9" * 400 + "s", "inf"), ("1" + "0" * 306 + "ms", "1e+303"), ("366d", "31622400")],
+)
+def test_a_duration_that_is_infinite_or_longer_than_a_year_is_refused(tmp_path, value, seconds):
+    errors = refused(GOOD.replace("interval: 1s", f"interval: {value}"), tmp_path)
+    assert any(
+        "services.web.policy.interval: invalid duration" in e
+        and f"{seconds} seconds" in e
+        and "at most 365d" in e
+        for e in errors
+    ), errors
+
+
 def test_a_ttl_beyond_what_dns_carries_is_refused(tmp_path):
     text = GOOD.replace("primary: [192.0.2.1]", "ttl: 2147483648, primary: [192.0.2.1]")
     errors = refused(text, tmp_path)
