@@ -4,7 +4,8 @@ Every operator command (with the name of the token used and the client's address
 automatic decision that acts (a plan started, a failover proposed, a block) is one line,
 appended to the store (`state.json.audit`, JSON lines on the store's thread; in the arbiter
 cluster the `NAME-audit` ConfigMap, bounded by size) and kept in memory for `GET /v1/audit`.
-The file is bounded: at start, a file over twice the limit is cut to its newest lines.
+The file is bounded: once it holds more than twice the limit (at start, or as it grows while
+the daemon runs) it is cut to its newest `LIMIT` lines.
 """
 
 from __future__ import annotations

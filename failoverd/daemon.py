@@ -179,6 +179,7 @@ class Daemon(DaemonControl):
 
     async def start(self) -> None:
         command.hide(self.cfg.secret_env_names())
+        self.metrics.known(self.cfg)  # every counter at 0 before the first scrape
         try:
             self.session = probes.session()
             if self.arbiter is None:
@@ -344,6 +345,7 @@ class Daemon(DaemonControl):
             update={"services": {**new.services, **{n: old.services[n] for n in deferred
                                                       if n in old.services}}}
         )  # fmt: skip
+        self.metrics.known(self.cfg)
         if self.arbiter is not None:
             self.arbiter.services = list(self.cfg.services)
         logs.configure(new.log.format, new.log.level)

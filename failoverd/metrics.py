@@ -5,14 +5,23 @@ A registry per daemon (not the global one) lets tests run several daemons in one
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from failoverd.machine import State
+from failoverd import config
+from failoverd.machine import State, Trigger
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# The label values the counters take (tests/test_metrics.py checks them against the code)
+TRIGGERS: tuple[str, ...] = get_args(Trigger)
+PLAN_RESULTS = ("success", "failed")
+DRILL_KINDS = ("readiness", "full")
+DRILL_OUTCOMES = ("passed", "failed", "interrupted", "blocked")
+NOTIFY_RESULTS = ("sent", "retry", "dropped")
 
 
 class Metrics:
@@ -170,6 +179,23 @@ class Metrics:
             self.service_state.labels(service, s.value).set(1 if s == state else 0)
         for side in ("primary", "standby"):
             self.active_side.labels(service, side).set(1 if side == active else 0)
+
+    def known(self, cfg: config.Config) -> None:
+        """Export every counter at 0 for each label set `cfg` makes known (at start and after a
+        reload). A series born at 1 has no sample before it, so increase() of its first event is
+        nothing: the first failover since a start would not alert."""
+        for service, svc in cfg.services.items():
+            for trigger in TRIGGERS:
+                for result in PLAN_RESULTS:
+                    self.failovers.labels(service, trigger, result)
+            for job in svc.replication:
+                self.replication_failures.labels(service, job)
+            for kind in DRILL_KINDS:
+                for outcome in DRILL_OUTCOMES:
+                    self.drills.labels(service, kind, outcome)
+        for sink in config.sink_labels(cfg.notify):
+            for result in NOTIFY_RESULTS:
+                self.notifications.labels(sink, result)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

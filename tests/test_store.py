@@ -6,7 +6,9 @@ import json
 import os
 
 import pytest
+import structlog
 
+from failoverd.audit import AuditLog
 from failoverd.machine import Blocked, ServiceState, StartPlan, State
 from failoverd.store import (
     SCHEMA_VERSION,
@@ -143,3 +145,26 @@ def test_a_schema_1_file_of_failoverd_0_1_is_upgraded_and_its_plan_resumes(tmp_p
     assert rec.replication["db"] == JobRecord(last_success=8.0, failures=0)
     Store(path).save_all({"web": rec})
     assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION == 3
+
+
+async def test_the_audit_file_is_trimmed_as_it_grows_not_only_at_start(tmp_path):
+    store = Store(tmp_path / "state.json")
+    store.audit_limit = 10  # the daemon's is 10,000: the file holds at most twice as many
+    (tmp_path / "state.json.audit").write_text("".join(f'{{"n": {n}}}\n' for n in range(-5, 0)))
+    store.lock()
+    audit = AuditLog(store, structlog.get_logger(), wall=lambda: 1.0, limit=10)
+    await audit.load()
+    sizes = []
+    try:
+        for n in range(55):
+            audit.record("alice", "pause", "web", "accepted", n=n)
+            await audit.flush()
+            sizes.append(len(store.audit_path.read_text().splitlines()))
+    finally:
+        store.unlock()
+    assert max(sizes) == 20 and min(sizes[20:]) == 10, sizes
+    kept = [json.loads(line)["n"] for line in store.audit_path.read_text().splitlines()]
+    assert kept == list(range(55 - len(kept), 55)), "the newest lines, in order"
+    again = Store(tmp_path / "state.json")
+    again.audit_limit = 10
+    assert [json.loads(line)["n"] for line in await again.load_audit()] == kept

@@ -57,6 +57,13 @@ def _append(path: Path, line: str) -> None:
         os.close(fd)
 
 
+def _keep_newest(path: Path, lines: list[str], limit: int) -> list[str]:
+    """Rewrite `path` (atomically) with the newest `limit` of its `lines`; those lines."""
+    kept = lines[-limit:]
+    _write_atomic(path, ("\n".join(kept) + "\n").encode())
+    return kept
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -66,6 +73,7 @@ class Store:
         self.where = str(path)
         self.audit_path = path.with_name(path.name + ".audit")
         self.audit_limit = 10_000  # lines kept when the file has grown past twice as many
+        self._audit_lines: int | None = None  # the file's lines; the writer thread's alone
 
     async def open(self, services: list[str], epoch: int | None = None) -> dict[str, ServiceRecord]:
         """Lock the state file and read it (the bastion has no epochs: the lock is the fence)."""
@@ -204,13 +212,28 @@ class Store:
         except FileNotFoundError:
             return []
         if len(lines) > 2 * self.audit_limit:
-            lines = lines[-self.audit_limit :]
-            _write_atomic(self.audit_path, ("\n".join(lines) + "\n").encode())
+            lines = _keep_newest(self.audit_path, lines, self.audit_limit)
         return lines
 
     async def append_audit(self, line: str) -> None:
         """Append one line to the audit file and fsync it, on the store's thread, in order."""
-        await self._on_writer(_append, self.audit_path, line)
+        await self._on_writer(self._append_audit, line)
+
+    def _append_audit(self, line: str) -> None:
+        """On the writer thread: append; past twice the limit, keep the newest lines, as at start.
+
+        One rewrite per `audit_limit` appends keeps a daemon that runs for months bounded.
+        """
+        if self._audit_lines is None:
+            try:
+                self._audit_lines = len(self.audit_path.read_text().splitlines())
+            except FileNotFoundError:
+                self._audit_lines = 0
+        _append(self.audit_path, line)
+        self._audit_lines += 1
+        if self._audit_lines > 2 * self.audit_limit:
+            lines = self.audit_path.read_text().splitlines()
+            self._audit_lines = len(_keep_newest(self.audit_path, lines, self.audit_limit))
 
     def save_all(self, records: dict[str, ServiceRecord]) -> None:
         """Write every record now (blocking): for tools and tests, not the daemon's loop."""
