@@ -46,6 +46,10 @@ class Cluster:
     # server's do when etcd times out (the write did not land); the writer is the ConfigMap's
     # failoverd.io/holder annotation, or the Lease's holderIdentity
     failing_puts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # while set, the ReplicaController makes no pod of this cluster ready (pods slow to start, an
+    # image pull that takes its time): a scale-up that waits for readiness waits until it is unset
+    pods_held: bool = False
+    pods_wanted: asyncio.Event = field(default_factory=asyncio.Event)  # set: held pods asked for
 
     async def wait_writes(self, count: int, holder: str | None = None, timeout: float = 10) -> None:
         """Until `count` writes (by `holder`, when given) are in the write log."""
@@ -240,6 +244,17 @@ def write_kubeconfig(path: Path, clusters: list[Cluster]) -> Path:
     return path
 
 
+def _is_deploy(key: Any) -> bool:
+    return bool(key[0] == kmock.resource("apps/v1/deployments"))
+
+
+def _wants_pods(obj: Any) -> bool:
+    """A Deployment asks for more ready pods than it has."""
+    raw = obj.raw
+    ready = (raw.get("status") or {}).get("readyReplicas", 0)
+    return not obj.deleted and raw.get("spec", {}).get("replicas", 1) > ready
+
+
 @dataclass
 class ReplicaController:
     """Stands in for the Deployment controller the emulator does not run."""
@@ -253,6 +268,10 @@ class ReplicaController:
         loop = asyncio.get_running_loop()
         while True:
             for c in self.clusters:
+                if c.pods_held:
+                    if any(_wants_pods(o) for k, o in c.emulator.objects.items() if _is_deploy(k)):
+                        c.pods_wanted.set()
+                    continue
                 for key in list(c.emulator.objects):
                     if key[0] != kmock.resource("apps/v1/deployments"):
                         continue

@@ -16,6 +16,7 @@ follower); one that is stopped finishes its step, saves and releases the lease.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from pathlib import Path
 
@@ -140,6 +141,7 @@ class Daemon(DaemonControl):
             name, svc, record, bound, switch, steps, replication=scheduler,
             metrics=self.metrics, persistence=persistence, log=self.log, clock=self.clock,
             notify=self.notifier.emit, audit=self.audit.record,
+            give_way=functools.partial(self.drill_desk.give_way, name),
         )  # fmt: skip
         if self.arbiter is not None:  # no plan step starts unless it fits in the lease
             runner.plans.gate = self.arbiter.elector.wait_for
@@ -244,6 +246,7 @@ class Daemon(DaemonControl):
         """Lease lost: cancel plans mid-step (each step is idempotent), jobs and loops; exit 1."""
         self.exit_code = 1
         self.log.error("stop_acting", reason=why, detail="exiting 1: restarted as a follower")
+        self.drill_desk.abandon()  # no drill puts anything back: the new leader does
         for runner in self.runners.values():
             runner.stopping.set()
             runner.loop_stopping.set()

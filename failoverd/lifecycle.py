@@ -35,12 +35,12 @@ class PlanLifecycle:
         steps: StepBook, *, metrics: Metrics, log: Logger, clock: Clock,
         persistence: ServicePersistence, apply: Callable[[Decision], None],
         stopping: asyncio.Event, before_plan: Callable[[], Awaitable[None]] | None = None,
-        notify: Emit = no_emit,
+        notify: Emit = no_emit, give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.cfg, self.record, self.switch, self.steps = name, cfg, record, switch, steps
         self.metrics, self.log, self.clock = metrics, log, clock
         self.persistence, self.apply, self.stopping = persistence, apply, stopping
-        self.before_plan, self.notify = before_plan, notify
+        self.before_plan, self.notify, self.give_way = before_plan, notify, give_way
         self.task: asyncio.Task[None] | None = None
         self.gate: Callable[[float], Awaitable[None]] | None = None  # the leader's lease, if any
         self.clients: asyncio.Task[None] | None = None  # the client-seen RTO being measured
@@ -66,6 +66,8 @@ class PlanLifecycle:
 
     async def _run(self, plan: PlanRecord) -> None:
         await self.persistence.durable()  # no step runs before its journal is on disk
+        if self.give_way is not None:
+            await self.give_way(plan)  # a drill in flight stops before the first step
         if self.before_plan is not None:
             await self.before_plan()  # e.g. stop replication writing into the side being promoted
         runner = PlanRunner(

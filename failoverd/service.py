@@ -9,7 +9,7 @@ API or signals: daemon.py wires those.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from failoverd import machine, rounds
@@ -25,7 +25,7 @@ from failoverd.replication.scheduler import Scheduler
 from failoverd.rounds import BoundProbe, ProbeReport
 from failoverd.steps import StepBook
 from failoverd.store.codec import plan_to_dict
-from failoverd.store.records import Event, ServiceRecord
+from failoverd.store.records import Event, PlanRecord, ServiceRecord
 from failoverd.traffic.base import Switch
 
 
@@ -80,6 +80,7 @@ class ServiceRunner:
         notify: Emit = no_emit,
         replication: Scheduler | None = None,
         audit: Callable[..., None] = lambda *args, **kw: None,
+        give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.cfg, self.record = name, cfg, record
         self.replication = replication
@@ -107,7 +108,7 @@ class ServiceRunner:
         self.plans = PlanLifecycle(
             name, cfg, record, switch, steps, metrics=metrics, log=self.log, clock=clock,
             persistence=persistence, apply=self.apply, stopping=self.stopping, notify=notify,
-            before_plan=replication.halt if replication else None,
+            before_plan=replication.halt if replication else None, give_way=give_way,
         )  # fmt: skip
         self.metrics.set_state(name, record.machine.state, record.machine.active)
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import kmock
 import pytest
 import structlog
 
 from chaos import lab_aws, lab_kube
 from failoverd import config, snapshots
+from failoverd.audit import AuditLog
+from failoverd.clock import SYSTEM
 from failoverd.clusters import Clusters
-from failoverd.drill import DrillRunner
+from failoverd.drill import DrillDesk, DrillRunner
 from failoverd.machine import ServiceState
 from failoverd.metrics import Metrics
+from failoverd.notify import Notifier
 from failoverd.persist import ServicePersistence
 from failoverd.service import ServiceRunner
 from failoverd.steps import StepBook
@@ -79,3 +85,67 @@ async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what
     assert d.outcome == "passed", (d.error, [(c.name, c.ok, c.detail) for c in d.checks])
     assert configmaps["web-config"].deleted, "what the drill created is gone again"
     assert configmaps["already-there"].raw["data"] == {"from": "standby"}, "untouched"
+
+
+class KeptAudit:
+    """The audit lines, kept in memory."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    async def load_audit(self) -> list[str]:
+        return self.lines
+
+    async def append_audit(self, line: str) -> None:
+        self.lines.append(line)
+
+
+WARM = """
+clusters:
+  beijing: {{kubeconfig: {kubeconfig}, context: beijing}}
+  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
+services:
+  webapp:
+    mode: warm
+    primary: beijing
+    standby: shanghai
+    probes:
+      primary: [{{kubernetes: {{cluster: beijing}}}}]
+      standby: [{{kubernetes: {{cluster: shanghai}}}}]
+    traffic:
+      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
+    prepare: {{scale: [{{cluster: shanghai, deployment: webapp, replicas: 3}}]}}
+"""
+
+
+async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing_back(tmp_path):
+    """A deposed leader no longer writes anything: its drill stops, the new leader undoes it."""
+    async with lab_kube.warm_regions(tmp_path) as (_, sh, kubeconfig):
+        cfg = config.parse(WARM.format(kubeconfig=kubeconfig))
+        svc, clusters = cfg.services["webapp"], Clusters(cfg.clusters)
+        switch, record = DrillSwitch(), ServiceRecord()
+        record.machine = ServiceState(oks={"primary": 9, "standby": 9})
+        metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
+        runner = ServiceRunner(
+            "webapp", svc, record, {"primary": [], "standby": []}, switch,
+            StepBook("webapp", svc, switch, clusters), metrics=metrics, log=log,
+            persistence=ServicePersistence("webapp", record, store, metrics, log),
+        )  # fmt: skip
+        audit = AuditLog(KeptAudit(), log, time.time)
+        desk = DrillDesk(metrics, Notifier([], store, metrics, log), audit, SYSTEM, log)
+        sh.pods_held = True  # the drill waits in its scale-up
+        code, _ = desk.start(runner, "webapp", "readiness", "test", 0.0)
+        assert code == 202
+        drills = desk.drills["webapp"]
+        async with asyncio.timeout(10):  # the scale-up landed; the drill waits for its pods
+            await sh.pods_wanted.wait()
+        assert sh.replicas("webapp")[0] == 3
+        desk.abandon()  # what the daemon does when the lease is lost
+        assert drills.task is not None
+        with pytest.raises(asyncio.CancelledError):
+            await drills.task
+        sh.pods_held = False
+        await clusters.close()
+        assert sh.replicas("webapp")[0] == 3, "nothing was put back by the deposed leader"
+        assert record.drill is not None and record.drill.undo, "the journal is left to the next"
+        assert record.drill.undo[0]["replicas"] == 0 and record.drills == []

@@ -147,3 +147,48 @@ async def test_a_warm_readiness_drill_scales_the_standby_up_and_back_and_survive
         d2 = await daemon.start(cfg)
         cut = await d2.wait_for("drill_cut_short")
         assert cut["undone"] and sh_.replicas("webapp")[0] == 0
+
+
+async def test_a_real_failover_during_a_warm_readiness_drill_interrupts_it_and_keeps_the_standby_up(
+    daemon, sides, tmp_path
+):
+    """The drill scales the standby up and journals "back to 0"; the primary dies meanwhile.
+
+    The real failover must win: the drill gives way before the plan's first step, and its undo
+    never scales down the standby that now serves.
+    """
+    primary, _ = sides
+    async with lab_kube.warm_regions(tmp_path) as (_, sh_, kubeconfig):
+        cfg = daemon.config(interval="500ms", failure_threshold=2)
+        svc = cfg["services"]["webapp"]
+        svc["mode"] = "warm"
+        cfg["clusters"] = {
+            c: {"kubeconfig": str(kubeconfig), "context": c} for c in ("beijing", "shanghai")
+        }
+        svc["probes"]["primary"].append({"kubernetes": {"cluster": "beijing", "timeout": "300ms"}})
+        svc["probes"]["standby"].append({"kubernetes": {"cluster": "shanghai", "timeout": "300ms"}})
+        svc["prepare"] = {"scale": [{"cluster": "shanghai", "deployment": "webapp", "replicas": 3}]}
+        d = await daemon.start(cfg)
+        await d.wait_for("side_ready", side="standby")
+        sh_.pods_held = True  # the drill's scale-up waits for pods that take their time
+        async with aiohttp.ClientSession() as http, http.post(
+            f"{d.api}/v1/services/webapp/drill", json={"kind": "readiness"},
+            headers={"Authorization": f"Bearer {d.token}"},
+        ) as r:  # fmt: skip
+            assert r.status == 202
+            drill_id = (await r.json())["drill"]
+        await d.wait_for("drill_check", check="switch writable")
+        await primary.down()  # the real outage, mid-drill
+        await d.wait_for("plan_start", kind="failover", timeout=20)
+        sh_.pods_held = False
+        await d.wait_for("plan_done", kind="failover", timeout=30)
+        done = await d.wait_for("drill_done", drill=drill_id, timeout=30)
+        assert done["outcome"] == "interrupted", done
+        assert daemon.bind.answer() == [lab.STANDBY_IP], "traffic is on the standby"
+        assert sh_.replicas("webapp")[0] == 3, "the serving standby was not scaled back down"
+        async with aiohttp.ClientSession() as http, http.get(f"{d.api}/v1/drills/{drill_id}") as r:
+            report = await r.json()
+        undo = next(c for c in report["checks"] if c["name"] == "undo prepare")
+        assert "left as it is on the failover plan's target" in undo["detail"], undo
+        async with aiohttp.ClientSession() as http, http.get(f"{d.api}/v1/status") as r:
+            assert (await r.json())["services"]["webapp"]["state"] == "standby_active"

@@ -13,7 +13,7 @@ from failoverd.logs import Logger
 from failoverd.metrics import Metrics
 from failoverd.notify import Notifier
 from failoverd.service import ServiceRunner
-from failoverd.store.records import DrillRecord, ServiceRecord
+from failoverd.store.records import DrillRecord, PlanRecord, ServiceRecord
 
 
 class DrillDesk:
@@ -84,6 +84,17 @@ class DrillDesk:
             runner.record.drills.insert(0, d)
             runner.persistence.request()
             self.log.warning("drill_cut_short", service=name, drill=d.id, undone=not d.undo)
+
+    async def give_way(self, service: str, plan: PlanRecord) -> None:
+        """A real plan of `service` starts: its drill in flight stops first (see DrillRunner)."""
+        drills = self.drills.get(service)
+        if drills is not None:
+            await drills.give_way(plan)
+
+    def abandon(self) -> None:
+        """The lease is lost: every drill stops at once, puts nothing back, writes nothing."""
+        for drills in self.drills.values():
+            drills.abandon()
 
     async def cancel(self) -> None:
         """Shutdown: drills in flight stop (and put back what they changed)."""

@@ -10,6 +10,13 @@ Prepare commands are not run: they cannot be undone. The report projects the RTO
 full: a real failover (trigger `drill`), a check through the moved traffic path, a soak, then
 a failback; it reports the RTO both ways and the RPO at the switch. A real outage interrupts a
 drill (outcome interrupted) and the normal automatic behaviour takes over at once.
+
+A plan and a drill never run at once: a real plan that starts makes the drill give way before
+its first step (the drill task is cancelled and awaited), and what the drill would put back on
+a side the plan owns (its target) or on the side that serves is left as it is (machine.may_undo):
+a warm drill's scale-up is then the failover's own. A leader that loses its lease abandons its
+drills without putting anything back: it may no longer write, and the new leader undoes from
+the journal.
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ from typing import Any
 
 from failoverd import machine
 from failoverd.errors import ActionError
-from failoverd.machine import State, other
+from failoverd.machine import SIDES, Side, State, other
 from failoverd.service import ServiceRunner
-from failoverd.store.records import DrillCheck, DrillRecord
+from failoverd.store.records import DrillCheck, DrillRecord, PlanRecord
 
 POLL = 0.25  # seconds between looks at the service while a drill waits on it
 
@@ -39,6 +46,9 @@ class DrillRunner:
     def __init__(self, runner: ServiceRunner, on_done: Callable[[DrillRecord], None]) -> None:
         self.runner, self.on_done = runner, on_done
         self.task: asyncio.Task[None] | None = None
+        self.gave_way: str | None = None  # why a real plan interrupted the drill in flight
+        self.abandoned = False  # the lease was lost: stop, put nothing back, write nothing
+        self.settling = False  # the drill ran and was put back: only its report is left to write
 
     @property
     def busy(self) -> bool:
@@ -51,12 +61,65 @@ class DrillRunner:
                             objectives={"rto": r.cfg.objectives.rto, "rpo": r.cfg.objectives.rpo})  # fmt: skip
         r.record.drill = drill
         r.persistence.request()
+        self.gave_way, self.abandoned, self.settling = None, False, False
         self.task = asyncio.create_task(self._run(drill), name=f"drill-{r.name}-{drill.id}")
         return drill
+
+    async def give_way(self, plan: PlanRecord) -> None:
+        """A real plan starts: the drill in flight stops before the plan's first step.
+
+        What it would put back on the plan's target stays as it is (the plan owns it now); the
+        drill ends `interrupted`. The drill's own plans (a full drill's moves) are not real ones.
+        """
+        task = self.task
+        if plan.trigger == "drill" or task is None or task.done():
+            return
+        d = self.runner.record.drill
+        self.runner.log.warning("drill_gives_way", drill=d.id if d else None, plan=plan.id,
+                                kind=plan.kind, target=plan.target)  # fmt: skip
+        if not self.settling:  # a drill writing its report is left to finish it
+            self.gave_way = f"a real {plan.kind} started ({plan.reason}): the drill gave way"
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    def abandon(self) -> None:
+        """The lease is lost: stop now, put nothing back and write nothing.
+
+        The drill stays journaled in the state the new leader claims; it puts back what the
+        drill changed (cut_short), within its own lease.
+        """
+        if self.task is not None and not self.task.done():
+            self.abandoned = True
+            self.task.cancel()
 
     async def _run(self, drill: DrillRecord) -> None:
         r = self.runner
         r.log.warning("drill_start", drill=drill.id, kind=drill.kind, reason=drill.reason)
+        try:
+            await self._attempt(drill)
+        except asyncio.CancelledError:
+            if self.gave_way is None or self.abandoned:
+                raise  # shutdown (put back above) or a lost lease (nothing touched)
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # this cancellation was the drill's own way of giving way
+            drill.outcome, drill.error = "interrupted", self.gave_way
+        self.settling = True
+        if drill.outcome == "running":
+            drill.outcome = self._verdict(drill)
+        drill.finished = r.clock.wall()
+        r.record.drill = None
+        r.record.drills.insert(0, drill)
+        del r.record.drills[20:]
+        await r.persistence.durable()
+        r.log.warning("drill_done", drill=drill.id, kind=drill.kind, outcome=drill.outcome,
+                      error=drill.error, rto_seconds=drill.rto_seconds,
+                      projected_rto_seconds=drill.projected_rto_seconds)  # fmt: skip
+        self.on_done(drill)
+
+    async def _attempt(self, drill: DrillRecord) -> None:
+        """Run the drill's checks, then put back what it changed (unless the lease was lost)."""
+        r = self.runner
         try:
             blocked = self._precondition(drill.kind)
             if blocked:
@@ -71,18 +134,8 @@ class DrillRunner:
             r.log.exception("drill_error", drill=drill.id)
             drill.outcome, drill.error = "failed", f"{type(e).__name__}: {e}"
         finally:
-            await self.undo(drill)
-        if drill.outcome == "running":
-            drill.outcome = self._verdict(drill)
-        drill.finished = r.clock.wall()
-        r.record.drill = None
-        r.record.drills.insert(0, drill)
-        del r.record.drills[20:]
-        await r.persistence.durable()
-        r.log.warning("drill_done", drill=drill.id, kind=drill.kind, outcome=drill.outcome,
-                      error=drill.error, rto_seconds=drill.rto_seconds,
-                      projected_rto_seconds=drill.projected_rto_seconds)  # fmt: skip
-        self.on_done(drill)
+            if not self.abandoned:
+                await self.undo(drill)
 
     # ----------------------------------------------------------------- conditions
 
@@ -197,7 +250,7 @@ class DrillRunner:
             api = await r.steps.clusters.api(s.cluster)
             wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
             d.undo.append({"action": "scale", "cluster": s.cluster, "namespace": s.namespace,
-                           "kind": s.kind, "name": s.name, "replicas": wanted})  # fmt: skip
+                           "kind": s.kind, "name": s.name, "replicas": wanted, "side": target})  # fmt: skip
         await r.persistence.durable()
         if not cfg.scale:
             return check
@@ -237,20 +290,33 @@ class DrillRunner:
                 continue
             created += 1
             d.undo.append({"action": "delete", "cluster": cluster, "kind": clean["kind"],
-                           "namespace": meta.get("namespace"), "name": meta["name"]})  # fmt: skip
+                           "namespace": meta.get("namespace"), "name": meta["name"],
+                           "side": target})  # fmt: skip
             await r.persistence.durable()
         return f"{len(snapshot.objects)} objects from {snapshot.key} ({created} created)" + (
             f"; newer snapshots refused: {'; '.join(refused)}" if refused else ""
         )
 
     async def undo(self, d: DrillRecord) -> None:
-        """Put back what the drill changed (also run at start-up for a drill a crash cut short)."""
+        """Put back what the drill changed (also run at start-up for a drill a crash cut short).
+
+        Nothing is put back on the side that serves or on the target of a plan in flight: a real
+        plan owns it now (machine.may_undo); those entries are dropped from the journal.
+        """
         if not d.undo:
             return
         from failoverd import kube
 
         r = self.runner
+        plan = r.record.plan
+        target = plan.target if plan is not None else None
+        active = r.record.machine.active
+        owned = []
         for u in list(d.undo):
+            if not machine.may_undo(self._side_of(u), active, target):
+                d.undo.remove(u)
+                owned.append(u)
+                continue
             try:
                 api = await r.steps.clusters.api(u["cluster"])
                 if u.get("action") == "delete":
@@ -260,8 +326,21 @@ class DrillRunner:
                 d.undo.remove(u)
             except ActionError as e:
                 r.log.error("drill_undo_failed", drill=d.id, target=u, error=str(e))
+        detail = "put back as it was" if not d.undo else f"left: {d.undo}"
+        if owned:
+            who = f"the {plan.kind} plan's target" if plan is not None else "the serving side"
+            detail += f"; left as it is on {who}: " + ", ".join(_what(u) for u in owned)
+            r.log.warning("drill_undo_skipped", drill=d.id, owner=who, left=owned)
         d.checks.append(DrillCheck("undo prepare", ok=not d.undo, started=r.clock.wall(),
-                                   detail="put back as it was" if not d.undo else f"left: {d.undo}"))  # fmt: skip
+                                   detail=detail))  # fmt: skip
+
+    def _side_of(self, u: dict[str, Any]) -> Side | None:
+        """The side an undo entry touches (older journals: by the cluster's side label)."""
+        side = u.get("side")
+        if side in SIDES:
+            return side  # type: ignore[no-any-return]
+        labels = {self.runner.cfg.label(s): s for s in SIDES}
+        return labels.get(u.get("cluster", ""))
 
     # ----------------------------------------------------------------- full
 
@@ -316,6 +395,11 @@ class DrillRunner:
         d.checks.append(DrillCheck("soak on the standby", True, started=started,
                                    duration_seconds=round(r.clock.monotonic() - t0, 4),
                                    detail=f"{d.soak_seconds:g}s, the primary healthy throughout"))  # fmt: skip
+
+
+def _what(u: dict[str, Any]) -> str:
+    name = f"{u.get('kind')} {u.get('namespace')}/{u.get('name')}"
+    return f"{name} at {u['replicas']} replicas" if u.get("action") == "scale" else name
 
 
 def as_report(d: DrillRecord) -> dict[str, Any]:

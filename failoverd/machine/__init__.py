@@ -15,6 +15,7 @@ from failoverd.machine.commands import (
     on_plan_done,
     rpo_gate,
 )
+from failoverd.machine.drills import may_undo
 from failoverd.machine.lease import LeaseSeen, acting_until, may_take, next_try, observe
 from failoverd.machine.rounds import (
     hold_down_left,
@@ -68,6 +69,7 @@ __all__ = [
     "hold_down_left",
     "may_replicate",
     "may_take",
+    "may_undo",
     "next_interval",
     "next_try",
     "observe",

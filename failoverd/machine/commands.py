@@ -28,7 +28,6 @@ from failoverd.machine.state import (
     other,
 )
 
-
 HOLDS = (Blocked.PLAN_FAILED, Blocked.REJECTED)  # blocks that only an operator clears
 
 

@@ -42,11 +42,14 @@ def machine_to_dict(st: ServiceState) -> dict[str, Any]:
         "paused_after_plan": st.paused_after_plan,
         "paused_until": st.paused_until,
         "proposed_at": st.proposed_at,
-        "held": None if st.held is None else {
-            "state": st.held.state.value,
-            "blocked": st.held.blocked.value if st.held.blocked else None,
-        },
+        "held": _hold_to(st.held),
     }
+
+
+def _hold_to(hold: Hold | None) -> dict[str, Any] | None:
+    if hold is None:
+        return None
+    return {"state": hold.state.value, "blocked": hold.blocked.value if hold.blocked else None}
 
 
 def machine_from_dict(d: dict[str, Any]) -> ServiceState:
