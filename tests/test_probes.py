@@ -7,6 +7,7 @@ import ssl
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from chaos import lab
 from failoverd import config, probes
@@ -168,3 +169,93 @@ def test_https_probes_share_tls_contexts_and_a_rotated_ca_file_gets_a_new_one(tm
 async def test_https_to_a_plain_http_port_is_a_tls_failure_that_says_so(backend):
     obs = await probe(spec(http={"url": backend.url.replace("http://", "https://")}))
     assert not obs.ok and obs.detail.startswith("TLS: ") and "not permitted" not in obs.detail
+
+
+# --------------------------------------------------------------------------- witness peers
+
+
+@pytest.fixture
+async def peer():
+    """A witness peer on loopback that answers GET /v1/services/webapp/view with `peer.body`."""
+    answer = {"body": ""}
+
+    async def view(_: web.Request) -> web.Response:
+        return web.Response(text=answer["body"], content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/services/webapp/view", view)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = lab.free_port()
+    await web.TCPSite(runner, lab.LOOPBACK, port).start()
+    try:
+        yield answer, f"http://{lab.LOOPBACK}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def peer_view(**side: str) -> str:
+    """The peer's answer as text (so it can carry what Python's json would never write)."""
+    fields = {"healthy": "true", "observed_at": "999.5", "consecutive_failed": "0", **side}
+    primary = ", ".join(f'"{k}": {v}' for k, v in fields.items() if v != "-")
+    return f'{{"service": "webapp", "time": 1000.0, "interval": 1.0, "sides": {{"primary": {{{primary}}}}}}}'
+
+
+async def witness(url: str) -> probes.Observation:
+    s = spec(witness={"name": "bastion", "api": url, "timeout": "1s"})
+    async with aiohttp.ClientSession() as session:
+        ctx = probes.ProbeContext(session, Clusters({}), service="webapp", side="primary")
+        return await probes.build(s, ctx)()
+
+
+async def test_a_witness_peer_that_sees_the_side_up_is_a_healthy_probe(peer):
+    answer, url = peer
+    answer["body"] = peer_view()
+    obs = await witness(url)
+    assert obs.ok and obs.detail == "bastion sees it up"
+
+
+async def test_a_witness_peer_that_sees_the_side_down_counts_its_rounds_in_the_reason(peer):
+    answer, url = peer
+    answer["body"] = peer_view(healthy="false", consecutive_failed="4")
+    assert (await witness(url)).detail == "bastion sees it down (4 rounds)"
+    answer["body"] = peer_view(healthy="false", consecutive_failed="9" * 4000)
+    obs = await witness(url)
+    assert not obs.ok and obs.detail == "bastion sees it down (? rounds)"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (peer_view(observed_at='"yesterday"'), "sides.primary.observed_at is not a number"),
+        (peer_view(observed_at="[999]"), "sides.primary.observed_at is not a number"),
+        (peer_view(observed_at="1e400"), "sides.primary.observed_at is not a finite number"),
+        (peer_view(observed_at="NaN"), "sides.primary.observed_at is not a finite number"),
+        (peer_view(observed_at="1" + "0" * 400), "sides.primary.observed_at is not a finite"),
+        (peer_view(observed_at="true"), "sides.primary.observed_at is not a number"),
+        (peer_view(observed_at="1e9"), "its verdict is from the future"),
+        (peer_view(healthy='"false"'), "sides.primary.healthy is not true or false"),
+        (peer_view(healthy="1"), "sides.primary.healthy is not true or false"),
+        (peer_view(healthy="-"), "sides.primary.healthy is not true or false"),
+        (peer_view().replace('"interval": 1.0', '"interval": "1s"'), "interval is not a number"),
+        (peer_view().replace('"interval": 1.0', '"interval": 0'), "interval is not above 0"),
+        (
+            peer_view().replace('"interval": 1.0', '"interval": Infinity'),
+            "interval is not a finite",
+        ),
+        (peer_view().replace('"time": 1000.0', '"time": "now"'), "time is not a number"),
+        (peer_view().replace('"primary"', '"standby"'), "no verdict on the primary"),
+        ('{"service": "webapp", "interval": 1.0}', "no verdict on the primary"),
+        ('{"sides": [1, 2], "interval": 1.0}', "no verdict on the primary"),
+        ('{"sides": {"primary": 7}, "interval": 1.0}', "no verdict on the primary"),
+        ("[1, 2, 3]", "answered a list, not an object"),
+        ("null", "answered null, not an object"),
+        ('"ok"', "answered a string, not an object"),
+        ("9" * 5000, "ValueError"),
+    ],
+)
+async def test_a_witness_peer_with_a_bad_answer_is_a_failed_probe_with_a_reason(peer, body, reason):
+    answer, url = peer
+    answer["body"] = body
+    obs = await witness(url)
+    assert not obs.ok and obs.detail.startswith("bastion: ") and reason in obs.detail, obs.detail
