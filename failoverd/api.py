@@ -28,6 +28,9 @@ from failoverd.metrics import CONTENT_TYPE, Metrics
 
 MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyond this
 WHO: web.RequestKey[str] = web.RequestKey("who", str)  # the name of the token that authenticated
+# what a POST's handler adds to its audit entry (the command's reason, a drill's kind, ...)
+AUDIT: web.RequestKey[dict[str, Any]] = web.RequestKey("audit", dict)
+UNAUTHENTICATED = "(no valid token)"  # the audit's `who` for a POST refused before a token matched
 MAX_REASON = 1024  # bytes of an operator's reason (it lands in logs, events and plans)
 MAX_PAUSE = 30 * 86400.0  # a timed pause longer than 30 days is a typo: pause without --for
 
@@ -78,6 +81,9 @@ class Control(Protocol):
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         """A test event to every notification sink; each sink's answer."""
 
+    def record_post(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
+        """Audit one POST: who, from where, what, and the answer (refusals too)."""
+
 
 def _error(status: int, error: str, detail: Any = None) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status)
@@ -102,7 +108,8 @@ def make_app(
     """The API application; `tokens` (name -> token) and `allowed_hosts` are read per request."""
     routes = _Routes(control, metrics, tokens, allowed_hosts, *_status_page())
     app = web.Application(
-        middlewares=[_json_errors, routes.host_check, routes.auth], client_max_size=MAX_BODY
+        middlewares=[_json_errors, routes.host_check, routes.audited, routes.auth],
+        client_max_size=MAX_BODY,
     )
     app.router.add_get("/", routes.page)
     app.router.add_get("/healthz", routes.healthz)
@@ -163,6 +170,38 @@ class _Routes:
         return await handler(request)
 
     @web.middleware
+    async def audited(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Every POST is audited with who, from where, what and the answer, refused ones too."""
+        if request.method != "POST":
+            return await handler(request)
+        request[AUDIT] = {}
+        try:
+            response = await handler(request)
+        except web.HTTPException as e:  # aiohttp's own 404 / 405 / 413
+            self._audit(request, e.status, f"{request.method} {request.path}")
+            raise
+        self._audit(request, response.status, _answer(response))
+        return response
+
+    def _audit(self, request: web.Request, status: int, detail: Any) -> None:
+        fields = dict(request.get(AUDIT) or {})
+        action = fields.pop("action", None) or request.match_info.get("command")
+        if action is None:
+            action = "notify-test" if request.path == "/v1/notify/test" else request.path
+        self.control.record_post(
+            request.get(WHO) or UNAUTHENTICATED,
+            action,
+            request.match_info.get("name", "-"),
+            "accepted" if status < 300 else "refused",
+            status=status,
+            client=request.remote or "",
+            detail=detail,
+            **fields,
+        )
+
+    @web.middleware
     async def auth(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
@@ -206,6 +245,9 @@ class _Routes:
         return _ok({"sinks": await self.control.notify_test()})
 
     async def metrics(self, _: web.Request) -> web.Response:
+        # failoverd_healthy is worked out at each scrape: a daemon nothing health-checks over
+        # HTTP would otherwise show 0 (unhealthy) for ever, and FailoverdUnhealthy would page
+        self.control.health()
         resp = web.Response(body=self.registry.render())
         resp.headers["Content-Type"] = CONTENT_TYPE
         return resp
@@ -237,6 +279,7 @@ class _Routes:
                 return _error(
                     400, "bad request", 'for: a duration up to 30d, like "2h", with pause only'
                 )
+        request[AUDIT].update(reason=reason, force=force or None, pause_for=seconds)
         cmd = OperatorCommand(name, cast(Command, verb), reason, force, seconds,
                               request.get(WHO, ""), request.remote or "")  # fmt: skip
         decision = self.control.command(cmd)
@@ -257,6 +300,8 @@ class _Routes:
             body.get("reason", ""),
             body.get("soak", "30s"),
         )
+        action = f"drill_{kind}" if kind in ("readiness", "full") else "drill"
+        request[AUDIT].update(reason=reason, action=action)
         if kind not in ("readiness", "full"):
             return _error(400, "bad request", "kind: readiness or full")
         try:
@@ -267,6 +312,7 @@ class _Routes:
             return _error(400, "bad request", 'soak: a duration up to 1h, like "30s"')
         status, detail = self.control.drill(request.match_info["name"], kind, reason, seconds)
         if status == 202:
+            request[AUDIT]["drill"] = detail
             return web.json_response({"drill": detail}, status=202)
         return _error(status, {404: "not found", 409: "conflict"}.get(status, "error"), detail)
 
@@ -303,6 +349,20 @@ async def _body(request: web.Request, example: str) -> dict[str, Any] | web.Resp
     if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
         return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
     return body
+
+
+def _answer(response: web.StreamResponse) -> Any:
+    """What a JSON answer said, for the audit: its detail (an error's, or a command's)."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes) or response.content_type != "application/json":
+        return None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    return answer.get("detail") or answer.get("error") or answer.get("drill")
 
 
 def _limit(request: web.Request) -> int | None:

@@ -43,11 +43,18 @@ class AuditLog:
             except ValueError:
                 self.log.warning("audit_line_damaged", line=n)
 
-    def record(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
-        """Append one entry (never waits; written in order on the store's thread)."""
+    def record(
+        self, who: str, action: str, service: str, result: str, persist: bool = True, **fields: Any
+    ) -> None:
+        """Append one entry (never waits; written in order on the store's thread).
+
+        `persist=False` keeps it in memory only (a follower: the state is the leader's to write).
+        """
         entry = {"time": self.wall(), "who": who, "action": action, "service": service,
                  "result": result, **{k: v for k, v in fields.items() if v not in (None, "")}}  # fmt: skip
         self.entries.append(entry)
+        if not persist:
+            return
         task = asyncio.get_running_loop().create_task(self._write(json.dumps(entry, default=str)))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)

@@ -104,12 +104,7 @@ class DaemonControl:
             if runner is None
             else runner.command(cmd.command, cmd.reason, cmd.force, cmd.pause_for)
         )
-        result = "no such service" if decision is None else (
-            "refused" if decision.rejected else "accepted")  # fmt: skip
-        self.audit.record(cmd.who, cmd.command, cmd.service, result, reason=cmd.reason,
-                          client=cmd.client, force=cmd.force or None, pause_for=cmd.pause_for,
-                          detail=decision.reason if decision else None)  # fmt: skip
-        return decision
+        return decision  # audited by the API with its answer (api.Routes.audited)
 
     def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
         if not self.leading:
@@ -127,6 +122,13 @@ class DaemonControl:
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         return self.audit.newest(limit)
+
+    def record_post(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
+        # a follower keeps its refusals in memory (and logs them): the state is the leader's
+        self.audit.record(who, action, service, result, persist=self.leading, **fields)
+        if not self.leading:
+            self.log.info("audit", who=who, action=action, service=service, result=result,
+                          client=fields.get("client"), status=fields.get("status"))  # fmt: skip
 
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         if not self.leading:

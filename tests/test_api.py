@@ -26,14 +26,25 @@ class FakeControl:
         self.ready = True
         self.problems: list[str] = []
         self.commands: list[OperatorCommand] = []
+        self.audited: list[dict[str, Any]] = []
+        self.health_checks = 0
 
     def explain(self, service: str) -> dict[str, Any] | None:
         return {"service": service, "decision": None} if service == "web" else None
 
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
-        return [{"who": c.who, "action": c.command} for c in self.commands][::-1][:limit]
+        return [{"who": a["who"], "action": a["action"]} for a in self.audited][::-1][:limit]
+
+    def record_post(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
+        self.audited.append(
+            {"who": who, "action": action, "service": service, "result": result, **fields}
+        )
+
+    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
+        return (202, "d1") if service == "web" else (404, f"no service named {service!r}")
 
     def health(self) -> list[str]:
+        self.health_checks += 1
         return self.problems
 
     async def notify_test(self) -> dict[str, dict[str, Any]]:
@@ -272,3 +283,115 @@ async def test_approve_without_a_pending_failover_is_409_and_explain_404s_unknow
         assert r.status == 409 and "no failover is pending" in (await r.json())["detail"]
     async with http.get(f"{url}/v1/services/nope/explain") as r:
         assert r.status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "expected"),
+    [
+        (
+            "/v1/services/web/failback",
+            AUTH,
+            {"reason": "oops"},
+            {
+                "who": "alice",
+                "action": "failback",
+                "service": "web",
+                "result": "refused",
+                "status": 409,
+                "reason": "oops",
+            },
+        ),
+        (
+            "/v1/services/nope/pause",
+            AUTH,
+            {},
+            {
+                "who": "alice",
+                "action": "pause",
+                "service": "nope",
+                "result": "refused",
+                "status": 404,
+            },
+        ),
+        (
+            "/v1/services/web/failover",
+            {"Authorization": "Bearer wrong"},
+            {},
+            {
+                "who": "(no valid token)",
+                "action": "failover",
+                "service": "web",
+                "result": "refused",
+                "status": 401,
+            },
+        ),
+        (
+            "/v1/services/web/drill",
+            {"Authorization": "Bearer ci-token"},
+            {"kind": "full"},
+            {
+                "who": "ci",
+                "action": "drill_full",
+                "service": "web",
+                "result": "accepted",
+                "status": 202,
+                "drill": "d1",
+            },
+        ),
+        (
+            "/v1/services/nope/drill",
+            AUTH,
+            {"kind": "readiness"},
+            {
+                "who": "alice",
+                "action": "drill_readiness",
+                "service": "nope",
+                "result": "refused",
+                "status": 404,
+            },
+        ),
+        (
+            "/v1/notify/test",
+            AUTH,
+            None,
+            {
+                "who": "alice",
+                "action": "notify-test",
+                "service": "-",
+                "result": "accepted",
+                "status": 200,
+            },
+        ),
+        (
+            "/v1/services/web/explode",
+            AUTH,
+            {},
+            {
+                "who": "alice",
+                "action": "/v1/services/web/explode",
+                "service": "-",
+                "result": "refused",
+                "status": 404,
+            },
+        ),
+    ],
+)
+async def test_every_post_is_audited_with_who_from_where_what_and_the_answer(
+    api, path, headers, body, expected
+):
+    url, control, http = api
+    async with http.post(f"{url}{path}", headers=headers, json=body) as r:
+        assert r.status == expected["status"]
+        answer = await r.json()
+    (entry,) = control.audited
+    assert entry["client"] == "127.0.0.1"
+    assert {k: entry.get(k) for k in expected} == expected, entry
+    assert entry["detail"] == (answer.get("detail") or answer.get("drill")), entry
+
+
+async def test_each_scrape_works_out_the_health_it_exports(api):
+    """failoverd_healthy must not wait for someone to call /healthz (FailoverdUnhealthy reads it)."""
+    url, control, http = api
+    async with http.get(f"{url}/metrics") as r:
+        assert r.status == 200
+    assert control.health_checks == 1

@@ -42,10 +42,7 @@ class DrillDesk:
             return 409, "a plan is running"
         if runner.policy.observe_only:
             return 409, "this instance only observes: it cannot drill"
-        d = drills.start(kind, reason, soak)
-        self.audit.record(
-            "operator", f"drill_{kind}", service, "started", reason=reason, drill=d.id
-        )
+        d = drills.start(kind, reason, soak)  # audited by the API, with who asked and from where
         return 202, d.id
 
     def _done(self, d: DrillRecord) -> None:
