@@ -224,6 +224,7 @@ class Daemon(DaemonControl):
             self.runners[name] = self._build_runner(name, svc, self.clusters)
         await asyncio.gather(*(r.adopt(ADOPT_DEADLINE) for r in self.runners.values()))
         await self.drill_desk.cut_short(self.runners)
+        self.drill_desk.last_successes(self.records)
         await asyncio.gather(*(p.flush() for p in self.persistence.values()))
 
     # ----------------------------------------------------------------- the arbiter cluster

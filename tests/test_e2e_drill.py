@@ -8,6 +8,7 @@ import aiohttp
 import dns.message
 import dns.query
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chaos import lab, lab_kube
 
@@ -54,6 +55,16 @@ async def test_a_readiness_drill_passes_and_leaves_everything_live_as_it_was(
     async with http.get(f"{d.api}/metrics") as r:
         text = await r.text()
     assert 'failoverd_drills_total{kind="readiness",outcome="passed",service="webapp"} 1.0' in text
+
+    # a restart keeps the newest pass visible: FailoverdDrillOverdue reads it
+    await d.stop()
+    d2 = await daemon.start(cfg)
+    await d2.wait_for("first_round")
+    async with http.get(f"{d2.api}/metrics") as r:
+        families = {f.name: f for f in text_string_to_metric_families(await r.text())}
+    last = families["failoverd_drill_last_success_timestamp_seconds"]
+    (sample,) = [s for s in last.samples if s.labels["service"] == "webapp"]
+    assert sample.value == pytest.approx(report["finished"])
 
 
 async def test_a_readiness_drill_with_stale_replication_fails_on_rpo(daemon, sides, tmp_path):

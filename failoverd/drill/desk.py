@@ -68,6 +68,19 @@ class DrillDesk:
         ]
         return sorted(found, key=lambda r: r["started"], reverse=True)
 
+    def last_successes(self, records: dict[str, ServiceRecord]) -> None:
+        """The newest passed drill of each kind, from the journal: FailoverdDrillOverdue reads it,
+        and a series missing after a restart would keep that alert silent until the next pass."""
+        for name, rec in records.items():
+            for kind in ("readiness", "full"):
+                passed = [
+                    d.finished
+                    for d in rec.drills
+                    if d.kind == kind and d.outcome == "passed" and d.finished is not None
+                ]
+                if passed:
+                    self.metrics.drill_last_success.labels(name, kind).set(max(passed))
+
     async def cut_short(self, runners: dict[str, ServiceRunner]) -> None:
         """A drill the last run left in flight: put back what it changed, call it interrupted."""
         for name, runner in runners.items():
