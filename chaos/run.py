@@ -22,13 +22,19 @@ Timeline steps (run in order):
     {settle: STATE, timeout: 10s} await the service reaching STATE (now, or by a transition)
     {leader: kill|term|blackhole} (arbiter: true) SIGKILL or SIGTERM the lease's holder, or cut
                                   it off the API server; marks "leader_loss"
+    {drill: readiness|full}       POST a drill (its outcome is judged by expect.drill)
+    {pods: held|released}         (warm: true) the standby cluster's pods stop / start becoming
+                                  ready (a scale-up that waits for readiness waits)
 A scenario may add `policy:` (over the defaults), `service:` (merged into the service) and
 `state_fs: SIZE` (the state directory on a tmpfs of that size; needs root) and `witness: true`
 (a second, observe-only daemon probing the sides on 127.0.0.2, asked by a witness probe) and
 `arbiter: true` (two replicas, a and b, sharing a Lease and the state in an emulated arbiter
-cluster; lease 3s, renew deadline 2s, retry 500ms; waits are on whichever replica logs first).
+cluster; lease 3s, renew deadline 2s, retry 500ms; waits are on whichever replica logs first)
+and `warm: true` (warm mode over two emulated clusters: beijing runs the app on 3 replicas,
+shanghai keeps it at 0 and prepare scales it to 3; a kubernetes probe on each side).
 Expectations: failovers, state, active, dns, detect_within (seconds or "policy"),
-switch_attempts_at_least, events (that must be logged), second_exit, takeover_within
+switch_attempts_at_least, events (that must be logged), second_exit, drill (the outcome of
+the newest drill), standby_replicas (warm: the standby Deployment's replicas), takeover_within
 (seconds from the leader's loss to the other replica acting; arbiter runs also fail on any
 write with an older epoch after a newer one).
 """
@@ -53,7 +59,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import lab, lab_ha
+from chaos import lab, lab_ha, lab_kube
 from failoverd.config.durations import parse_duration
 
 HERE = Path(__file__).resolve().parent
@@ -89,6 +95,10 @@ class Run:
         self.witness: lab.Daemon | None = None
         self.arb: lab_ha.Arbiter | None = None
         self.takeover: float | None = None
+        self.standby_cluster: lab_kube.Cluster | None = None  # warm: true
+        self.kubeconfig: Path | None = None
+        self.drill_outcome: str | None = None
+        self.drills: list[str] = []
 
     def config(self, primary: lab.Backend, standby: lab.Backend) -> dict[str, Any]:
         token = self.tmp / "token"
@@ -105,6 +115,18 @@ class Run:
         if self.witness is not None:
             svc["probes"]["primary"].append({"witness": {
                 "name": "bastion", "api": self.witness.api, "timeout": self.probe_timeout}})  # fmt: skip
+        if self.kubeconfig is not None:
+            cfg["clusters"] = {
+                c: {"kubeconfig": str(self.kubeconfig), "context": c}
+                for c in ("beijing", "shanghai")
+            }
+            svc["mode"] = "warm"
+            for side, cluster in (("primary", "beijing"), ("standby", "shanghai")):
+                kube = {"kubernetes": {"cluster": cluster, "timeout": self.probe_timeout}}
+                svc["probes"][side].append(kube)
+            svc["prepare"] = {
+                "scale": [{"cluster": "shanghai", "deployment": "webapp", "replicas": 3}]
+            }
         svc.update(self.sc.get("service", {}))
         return cfg
 
@@ -144,6 +166,10 @@ class Run:
             b.flap([bool(x) for x in step["pattern"]])
 
     async def execute(self) -> dict[str, Any]:
+        if self.sc.get("warm"):
+            async with lab_kube.warm_regions(self.tmp) as (_, standby, kubeconfig):
+                self.standby_cluster, self.kubeconfig = standby, kubeconfig
+                return await self._execute()
         if "state_fs" not in self.sc:
             return await self._execute()
         fs = self.tmp / "statefs"
@@ -214,6 +240,7 @@ class Run:
                 for step in self.sc["timeline"]:
                     d = await self.step(step, d, primary, standby, path)
                 status = await self.status(d)
+                await self.drill_verdict(d)
             finally:
                 for each in [*self.daemons, *([self.witness] if self.witness else [])]:
                     await each.kill()
@@ -261,12 +288,36 @@ class Run:
                 )
         elif "daemon" in step:
             d = await self.daemon_step(step["daemon"], d, path)
+        elif "drill" in step or "pods" in step or "witness" in step:
+            await self.lab_step(step, d)
+        else:
+            raise ValueError(f"unknown timeline step {step}")
+        return d
+
+    async def lab_step(self, step: dict[str, Any], d: lab.Daemon) -> None:
+        """A drill asked for, the standby's pods held back (warm: true) or let go, a witness
+        killed."""
+        if "drill" in step:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    f"{d.api}/v1/services/webapp/drill",
+                    json={"kind": step["drill"], "reason": "chaos"},
+                    headers={"Authorization": f"Bearer {d.token}"},
+                ) as r,
+            ):
+                if r.status != 202:
+                    self.step_failures.append(f"the drill was refused: {r.status}")
+                else:
+                    self.drills.append((await r.json())["drill"])
+        elif "pods" in step:
+            assert self.standby_cluster is not None, "pods steps need warm: true"
+            self.standby_cluster.pods_held = step["pods"] == "held"
         elif step.get("witness") == "kill":
             assert self.witness is not None, "the scenario needs witness: true"
             await self.witness.kill()
         else:
             raise ValueError(f"unknown timeline step {step}")
-        return d
 
     async def daemon_step(self, what: str, d: lab.Daemon, path: Path) -> lab.Daemon:
         if what == "kill":
@@ -347,10 +398,36 @@ class Run:
                 f.flush()
                 os.fsync(f.fileno())
 
+    async def drill_verdict(self, d: lab.Daemon) -> None:
+        """The newest drill's outcome, once it has one."""
+        if not self.drills:
+            return
+        await d.wait_for("drill_done", drill=self.drills[-1], timeout=30)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{d.api}/v1/drills/{self.drills[-1]}") as r:
+                self.drill_outcome = (await r.json())["outcome"]
+
     async def status(self, d: lab.Daemon) -> dict[str, Any]:
         async with aiohttp.ClientSession() as http, http.get(f"{d.api}/v1/status") as r:
             svc: dict[str, Any] = (await r.json())["services"]["webapp"]
             return svc
+
+    def judge_warm(self, exp: dict[str, Any], measured: dict[str, Any]) -> list[str]:
+        """The drill's outcome and the standby's replicas, against what the scenario expects."""
+        failures: list[str] = []
+        if "drill" in exp:
+            measured["drill"] = self.drill_outcome
+            if self.drill_outcome != exp["drill"]:
+                failures.append(f"the drill ended {self.drill_outcome}, expected {exp['drill']}")
+        if "standby_replicas" in exp:
+            assert self.standby_cluster is not None, "standby_replicas needs warm: true"
+            replicas = self.standby_cluster.replicas("webapp")[0]
+            measured["standby_replicas"] = replicas
+            if replicas != exp["standby_replicas"]:
+                failures.append(
+                    f"the standby runs {replicas} replicas, expected {exp['standby_replicas']}"
+                )
+        return failures
 
     def judge(self, status: dict[str, Any], started: float) -> dict[str, Any]:
         exp = self.sc.get("expect", {})
@@ -389,6 +466,7 @@ class Run:
                 failures.append(
                     f"switch took {attempts} attempts, expected >= {exp['switch_attempts_at_least']}"
                 )
+        failures += self.judge_warm(exp, measured)
         for event in exp.get("events", []):
             if not any(ln.get("event") == event for ln in lines):
                 failures.append(f"no {event} logged")
