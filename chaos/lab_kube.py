@@ -4,7 +4,9 @@ The emulator is a real HTTP Kubernetes API (the real kubernetes-asyncio client t
 but it lacks what a real API server does with writes, which `cluster()` adds in front of it:
 the PUT (replace) verb, a metadata.resourceVersion on every POST and PUT, and optimistic
 concurrency: a PUT carrying a stale resourceVersion is refused with 409 Conflict; and when a
-test asks (`Cluster.failing_puts`), PUTs fail with 500, as on a struggling etcd. Every write
+test asks, PUTs fail with 500 as on a struggling etcd (`Cluster.failing_puts`), another write
+lands just before one (`racing_puts`), a GET waits before the object is read (`before_read`),
+or RBAC refuses a verb (`forbidden`: 403, in the API server's words). Every write
 to a Lease or a ConfigMap is appended to `Cluster.writes` (with the writer's epoch), so a test
 can check that no two leaders ever overlapped. It runs no controllers: nothing turns
 spec.replicas into ready pods. `ReplicaController` plays the Deployment/StatefulSet
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,14 @@ class Cluster:
     # server's do when etcd times out (the write did not land); the writer is the ConfigMap's
     # failoverd.io/holder annotation, or the Lease's holderIdentity
     failing_puts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (plural, writer) -> a coroutine run once, just before that writer's next PUT of that kind is
+    # served: another write racing it (it lands first, so the PUT's resourceVersion is stale)
+    racing_puts: dict[tuple[str, str], Callable[[], Awaitable[Any]]] = field(default_factory=dict)
+    # run before the API server reads an object for a GET (plural, name): a slow read, whose
+    # answer shows what the object became while the request waited
+    before_read: Callable[[str, str], Awaitable[None]] | None = None
+    # (verb, plural, name) the caller's RBAC refuses (403 Forbidden); name "*" for every name
+    forbidden: set[tuple[str, str, str]] = field(default_factory=set)
     # while set, the ReplicaController makes no pod of this cluster ready (pods slow to start, an
     # image pull that takes its time): a scale-up that waits for readiness waits until it is unset
     pods_held: bool = False
@@ -99,6 +109,41 @@ def _writer(obj: dict[str, Any]) -> str | None:
     return (obj.get("spec") or {}).get("holderIdentity", annotations.get("failoverd.io/holder"))
 
 
+def _refuse(lab: Cluster, verb: str, request: Any, name: str | None) -> None:
+    """403 where the test's RBAC says no (the API server's message, word for word)."""
+    plural = getattr(request.resource, "plural", "")
+    if {(verb, plural, name or ""), (verb, plural, "*")} & lab.forbidden:
+        group = getattr(request.resource, "group", "") or ""
+        raise kmock.KubernetesError(
+            status=403,
+            reason="Forbidden",
+            message=f'{plural}{"." + group if group else ""} "{name or ""}" is forbidden: '
+            f'User "system:serviceaccount:failoverd:failoverd" cannot {verb} resource '
+            f'"{plural}" in API group "{group}" in the namespace "{request.namespace}"',
+        )
+
+
+async def _read(lab: Cluster, request: Any) -> None:
+    """A GET of one object: refused, or slow, then served by the emulator as usual."""
+    _refuse(lab, "get", request, request.name)
+    if lab.before_read is not None:
+        await lab.before_read(getattr(request.resource, "plural", ""), request.name)
+
+
+async def _put_faults(lab: Cluster, request: Any) -> None:
+    """What a test asked of a PUT before it is served: refused, raced, or failing."""
+    _refuse(lab, "update", request, request.name)
+    fault = (getattr(request.resource, "plural", ""), _writer(request.data) or "")
+    race = lab.racing_puts.pop(fault, None)
+    if race is not None:
+        await race()
+    if lab.failing_puts.get(fault, 0) > 0:
+        lab.failing_puts[fault] -= 1
+        raise kmock.KubernetesError(
+            status=500, reason="InternalError", message="etcdserver: request timed out"
+        )
+
+
 @contextlib.asynccontextmanager
 async def cluster(name: str) -> AsyncIterator[Cluster]:
     """One emulated cluster: the usual resources, and /readyz answering ok."""
@@ -128,6 +173,11 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         def create(request: Any) -> Any:
             meta = request.data.get("metadata") or {}
             key = (request.resource, request.namespace or meta.get("namespace"), meta["name"])
+            try:
+                _refuse(lab, "create", request, meta["name"])
+            except kmock.KubernetesError:
+                emulator.objects[key].delete()  # stored before this ran: the refusal undoes it
+                raise
             emulator.objects[key].patch({"metadata": {"resourceVersion": str(next(versions))}})
             log("create", request, emulator.objects[key].raw)
             return emulator.objects[key].raw
@@ -136,21 +186,17 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
         # refuse a stale resourceVersion (409), else store the request's object whole.
         async def replace(request: Any) -> Any:
             key = (request.resource, request.namespace, request.name)
-            fault = (getattr(request.resource, "plural", ""), _writer(request.data) or "")
-            if lab.failing_puts.get(fault, 0) > 0:
-                lab.failing_puts[fault] -= 1
-                raise kmock.KubernetesError(
-                    status=500, reason="InternalError", message="etcdserver: request timed out"
-                )
+            await _put_faults(lab, request)
             if key not in emulator.objects or emulator.objects[key].deleted:
                 raise kmock.KubernetesError(status=404, reason="NotFound", message="not found")
             stored = (emulator.objects[key].raw.get("metadata") or {}).get("resourceVersion")
             sent = (request.data.get("metadata") or {}).get("resourceVersion")
             if sent and sent != stored:
                 raise kmock.KubernetesError(
-                    status=409, reason="Conflict",
+                    status=409,
+                    reason="Conflict",
                     message=f"the object has been modified (resourceVersion {sent} is not {stored})",
-                )  # fmt: skip
+                )
             data = dict(request.data)
             data["metadata"] = {
                 **(data.get("metadata") or {}),
@@ -163,6 +209,7 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
             await emulator._buses[request.resource].put({"type": "MODIFIED", "object": raw})
             return raw
 
+        emulator[kmock.action.FETCH] << (lambda request: _read(lab, request))
         emulator["post"] << create
         emulator["put"] << replace
         yield lab

@@ -23,7 +23,7 @@ from failoverd.logs import Logger
 from failoverd.metrics import Metrics
 from failoverd.notify import Emit
 from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
-from failoverd.store.kubernetes import ConfigMapStore
+from failoverd.store.kubernetes import AccessDenied, ConfigMapStore
 
 
 class Arbiter:
@@ -48,20 +48,22 @@ class Arbiter:
         def api(cluster: str) -> Callable[[], Awaitable[Any]]:
             return lambda: clusters().api(cluster)
 
-        self.store = ConfigMapStore(
-            Objects(api(st.cluster), "v1", "ConfigMap", "configmaps", st.namespace),
-            st.name, me, on_deposed=self.lost,
-        )  # fmt: skip
         leases = Objects(api(le.cluster), "coordination.k8s.io/v1", "Lease", "leases",
                          le.namespace)  # fmt: skip
         self.elector = Elector(leases, le, me, metrics=metrics, log=log, wall=wall,
                                on_elected=self._elected, on_lost=self.lost)  # fmt: skip
+        configmaps = Objects(api(st.cluster), "v1", "ConfigMap", "configmaps", st.namespace)
+        # state writes are bounded by the lease's time left, and a claim may raise its epoch
+        self.store = ConfigMapStore(
+            configmaps, st.name, me, on_deposed=self.lost, lease=self.elector
+        )
         self.following = True  # until the lease is ours and the state is claimed
         self.lost_why: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.follower: asyncio.Task[None] | None = None
         self.seen: dict[str, ServiceRecord] = {}  # the leader's records, as a follower last read
         self.seen_at: float | None = None
+        self._checked = False  # the first read (start-up) has been made: RBAC was checked
         self.wall = wall
 
     @property
@@ -73,12 +75,24 @@ class Arbiter:
                 "epoch": self.elector.epoch if self.leading else None}  # fmt: skip
 
     async def peek(self) -> dict[str, ServiceRecord]:
-        """A follower's read of the state the leader writes (what it had, if it cannot read)."""
+        """A follower's read of the state the leader writes (what it had, if it cannot read).
+
+        The first read is the start-up check of RBAC: a ConfigMap the Role does not let
+        failoverd read stops the daemon (exit 2, naming it), rather than failing a takeover
+        later."""
         try:
             records = await self.store.load(self.services)
+        except AccessDenied as e:
+            if not self._checked:
+                raise
+            # refused since start-up (the Role was edited): say so loudly, keep what it had
+            self.log.error("state_read_refused", error=str(e), kept=self.seen_at)
+            return self.seen
         except Exception as e:
             self.log.warning("state_read_failed", error=str(e), kept=self.seen_at)
             return self.seen
+        finally:
+            self._checked = True
         for name, rec in records.items():
             was = self.seen.get(name)
             st = rec.machine
@@ -119,6 +133,7 @@ class Arbiter:
             async with self.lock:
                 await self._stop_following()
                 records = await self._claim(epoch)
+                epoch = self.store.epoch or epoch  # raised above the state's, if it had to be
                 self.following = False
                 await self._take_charge(records)
             self.log.warning("leading", epoch=epoch, services=len(self.services))
@@ -151,7 +166,19 @@ class Arbiter:
             stop=tenacity.stop_after_delay(le.lease_duration),
             before_sleep=told, reraise=True,
         )  # fmt: skip
-        records: dict[str, ServiceRecord] = await retrying(self.store.open, self.services, epoch)
+
+        async def claim() -> dict[str, ServiceRecord]:
+            # each try with the lease's epoch as it now is (a try may have raised it)
+            return await self.store.open(self.services, self.elector.epoch or epoch)
+
+        records: dict[str, ServiceRecord] = await retrying(claim)
+        for name in self.store.claimed_as_found:
+            self.log.warning(
+                "claimed_as_found",
+                configmap=name,
+                epoch=self.store.epoch,
+                reason="the last leader wrote it after it was read: resuming from that write",
+            )
         return records
 
     def _tell(self, epoch: int) -> None:

@@ -110,7 +110,7 @@ def _validate(path: Path) -> config.Config | None:
 
 
 def _validate_cmd(args: argparse.Namespace) -> int:
-    """Check the file; with the state in the cluster, name the ConfigMaps the Role must list."""
+    """Check the file; with the state in the cluster, name the ConfigMaps it keeps there."""
     cfg = _validate(args.config)
     if cfg is None:
         return 2
@@ -120,7 +120,8 @@ def _validate_cmd(args: argparse.Namespace) -> int:
         prefix = cfg.state.kubernetes.name
         names = [configmap_name(prefix, s) for s in cfg.services]
         names += [f"{prefix}-outbox", f"{prefix}-audit"]
-        print(f"state ConfigMaps (the Role's resourceNames): [{', '.join(names)}]")
+        where = cfg.state.kubernetes.namespace
+        print(f"state ConfigMaps (in namespace {where}, failoverd's own): [{', '.join(names)}]")
     return 0
 
 

@@ -15,3 +15,7 @@ class PermanentError(ActionError):
 
 class Conflict(TransientError):
     """HTTP 409 from Kubernetes: the object changed since it was read, or already exists."""
+
+
+class Forbidden(PermanentError):
+    """HTTP 403 from Kubernetes: RBAC does not let this identity use that verb on that object."""

@@ -19,7 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from failoverd import config
 from failoverd.digest import sha256_hex
-from failoverd.errors import ActionError, Conflict, PermanentError, TransientError
+from failoverd.errors import ActionError, Conflict, Forbidden, PermanentError, TransientError
 
 WorkloadKind = Literal["deployment", "statefulset"]
 ApiClient = k8s.ApiClient
@@ -296,7 +296,9 @@ async def request_json(
         raise Conflict(f"{what}: HTTP 409 {_message(raw)}")
     if not 200 <= resp.status <= 299:
         text = f"{what}: HTTP {resp.status} {_message(raw)}"
-        raise (PermanentError if resp.status in (401, 403, 422) else TransientError)(text)
+        if resp.status == 403:
+            raise Forbidden(text)
+        raise (PermanentError if resp.status in (401, 422) else TransientError)(text)
     try:
         data: dict[str, Any] = json.loads(raw)
     except ValueError:

@@ -7,9 +7,12 @@ retry 2 s) on the event loop's monotonic clock:
 
 - A candidate reads the Lease every retry period, and at once when a watch says it changed.
   It takes the Lease when it is free (released, or unchanged for leaseDurationSeconds since
-  this candidate first saw it so) with a PUT conditional on its resourceVersion; a 409 means
-  another candidate won. Each acquisition sets leaseTransitions + 1: that number is the
-  **epoch**, which every state write carries.
+  this candidate first saw it so: dated by the answer to its read, not the request) with a PUT
+  conditional on its resourceVersion; a 409 means another candidate won. Each acquisition sets
+  leaseTransitions + 1: that number is the **epoch**, which every state write carries. When the
+  state carries a higher epoch (the Lease was deleted and created again, counting from 1), the
+  claim raises the Lease's leaseTransitions to the epoch it writes (`raise_epoch`), so the
+  Lease and the state always name the same epoch.
 - The leader renews every retry period. It acts only until *the start of its last successful
   renewal + renew deadline*, which comes before anyone else may take the Lease (at the earliest
   *that renewal + lease duration*). Every request is bounded by the time left before then.
@@ -76,6 +79,7 @@ class Elector:
         self._seen: LeaseSeen | None = None  # the lease as this candidate last read it, since when
         self._changed = asyncio.Event()
         self._renewed = asyncio.Event()
+        self._writing = asyncio.Lock()  # one read-and-write of the Lease at a time
         self._elected: asyncio.Task[None] | None = None
 
     def now(self) -> float:
@@ -120,12 +124,13 @@ class Elector:
             if left <= 0:
                 return self._lose("the lease could not be renewed within renew_deadline")
             try:
-                lease = await self.leases.get(self.cfg.name, left)
-                if not self._ours(lease):
-                    holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
-                    return self._lose(f"the lease is held by {holder or 'nobody (deleted)'}")
-                self._lease = lease
-                await self._write(self._holding(renew=True), self.acting_until - self.now())
+                async with self._writing:
+                    lease = await self.leases.get(self.cfg.name, left)
+                    if not self._ours(lease):
+                        holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+                        return self._lose(f"the lease is held by {holder or 'nobody (deleted)'}")
+                    self._lease = lease
+                    await self._write(self._holding(renew=True), self.acting_until - self.now())
             except Conflict:
                 return self._lose("another replica wrote the lease (409 on renewal)")
             except ActionError as e:
@@ -159,6 +164,7 @@ class Elector:
         timeout = self.cfg.retry_period
         try:
             lease = await self.leases.get(self.cfg.name, timeout)
+            answered = self.now()  # the server read it at some moment up to now: date it now
             if lease is None:
                 self._lease = None
                 await self._write(self._holding(renew=False), timeout, create=True)
@@ -169,9 +175,9 @@ class Elector:
                 self.holder = holder or None
                 version = (holder, spec.get("renewTime"), lease["metadata"].get("resourceVersion"))
                 duration = float(spec.get("leaseDurationSeconds") or self.cfg.lease_duration)
-                self._seen = observe(self._seen, holder, version, duration, sent)
+                self._seen = observe(self._seen, holder, version, duration, answered)
                 self.previous = holder or None  # who held it (None: released or first)
-                if not may_take(self._seen, self.me, sent):
+                if not may_take(self._seen, self.me, answered):
                     return False
                 await self._write(self._holding(renew=False), timeout)
         except Conflict:
@@ -208,6 +214,33 @@ class Elector:
         else:
             self._lease = await self.leases.replace(lease, timeout)
         self.holder = self.me
+
+    async def raise_epoch(self, epoch: int) -> None:
+        """Write `epoch` as the Lease's leaseTransitions: the state holds epochs up to just below
+        it (machine.claim_epoch), so the Lease and the state name the same epoch.
+
+        LeaseLost when the Lease is not ours any more (a 409: someone else wrote it); an
+        ActionError when the write did not land (the claim tries again while the lease lasts).
+        """
+        async with self._writing:
+            if not self.leading or self.epoch is None:
+                raise LeaseLost(f"lease {self.cfg.name} lost")
+            if epoch <= self.epoch:
+                return
+            body = self._holding(renew=True)
+            body["spec"]["leaseTransitions"] = epoch
+            try:
+                await self._write(body, self.time_left())
+            except Conflict:
+                self._lose("another replica wrote the lease (409 while raising the epoch)")
+                raise LeaseLost(f"lease {self.cfg.name} lost") from None
+            self.log.warning(
+                "epoch_raised",
+                was=self.epoch,
+                epoch=epoch,
+                reason="the state carries a newer epoch than the Lease counts",
+            )
+            self.epoch = epoch
 
     # ----------------------------------------------------------------- watching and releasing
 

@@ -193,3 +193,16 @@ async def test_a_takeover_retries_a_claim_the_api_server_failed_and_gives_the_le
         assert await a2.wait() == 1
         assert a2.matching("leader_released"), "the lease is given back, not left to expire"
         assert arb.cluster.lease()["spec"]["holderIdentity"] == ""
+
+
+async def test_a_replica_that_rbac_may_not_read_a_state_configmap_stops_at_start_naming_it(
+    daemon, tmp_path, token
+):
+    """A Role that misses a service's ConfigMap is found at start-up (exit 2, the ConfigMap
+    and the verb named), not when this replica first has to take over."""
+    async with arbiter(tmp_path, daemon.config(), token[0], names=("a",)) as arb:
+        arb.cluster.forbidden.add(("get", "configmaps", "failoverd-state-svc-webapp"))
+        a = arb.replicas[0].daemon
+        code, _, err = await lab.cli("run", "-c", str(a.config_path), env=a.env, timeout=30)
+        assert code == 2, err
+        assert "RBAC refuses get on ConfigMap failoverd/failoverd-state-svc-webapp" in err, err

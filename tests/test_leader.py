@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kmock
 import pytest
 import structlog
 
@@ -24,7 +25,7 @@ from failoverd.clusters import Clusters
 from failoverd.kube import Objects
 from failoverd.leader import Elector, LeaseLost
 from failoverd.metrics import Metrics
-from failoverd.store import Deposed, ServiceRecord
+from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import ConfigMapStore, configmap_name
 
 LE = config.LeaderElectionConfig(cluster="arbiter", namespace="failoverd", name="failoverd",
@@ -36,6 +37,7 @@ class Candidate:
     name: str
     hole: lab_kube.BlackHole
     clusters: Clusters
+    le: config.LeaderElectionConfig = LE
     elector: Elector = field(init=False)
     elected: asyncio.Event = field(default_factory=asyncio.Event)
     lost: asyncio.Event = field(default_factory=asyncio.Event)
@@ -48,7 +50,7 @@ class Candidate:
 
     def __post_init__(self) -> None:
         leases = self.objects("coordination.k8s.io/v1", "Lease", "leases")
-        self.elector = Elector(leases, LE, self.name, metrics=Metrics(),
+        self.elector = Elector(leases, self.le, self.name, metrics=Metrics(),
                                log=structlog.get_logger(), wall=lambda: 1.7e9,
                                on_elected=self._elected, on_lost=self._lost)  # fmt: skip
 
@@ -148,8 +150,12 @@ async def test_a_step_waits_for_a_fresh_renewal_when_its_timeout_does_not_fit(tm
 async def test_a_deposed_leaders_state_write_fails_and_says_so(tmp_path):
     async with arbiter(tmp_path, ("a", "b")) as (cluster, (a, b)):
         deposed: list[str] = []
-        old = ConfigMapStore(a.objects("v1", "ConfigMap", "configmaps"), "failoverd-state", "a",
-                             on_deposed=deposed.append)  # fmt: skip
+        old = ConfigMapStore(
+            a.objects("v1", "ConfigMap", "configmaps"),
+            "failoverd-state",
+            "a",
+            on_deposed=deposed.append,
+        )
         new = ConfigMapStore(b.objects("v1", "ConfigMap", "configmaps"), "failoverd-state", "b")
         rec = ServiceRecord()
         assert await old.open(["web"], epoch=1) == {"web": rec}
@@ -163,3 +169,108 @@ async def test_a_deposed_leaders_state_write_fails_and_says_so(tmp_path):
         assert cm is not None and cm["metadata"]["annotations"]["failoverd.io/epoch"] == "2"
         epochs = [w["epoch"] for w in cluster.writes]
         assert epochs == sorted(epochs)
+
+
+async def test_a_candidate_dates_a_slow_read_by_its_answer_not_by_its_send(tmp_path):
+    """b's read of the Lease waits 0.6 s at the API server, and a's renewal lands meanwhile: b
+    must count the lease duration from when it saw that renewal (the answer), not from when it
+    asked. The timings (lease 2 s, renew deadline 1.6 s, retry 0.8 s) are refused by the
+    validation since (the margin is under a retry period); they show the stamp alone keeps a
+    and b apart: dated by the send, b took the lease about 0.2 s before a stopped acting."""
+    tight = config.LeaderElectionConfig.model_construct(
+        **(LE.model_dump() | {"lease_duration": 2.0, "renew_deadline": 1.6, "retry_period": 0.8})
+    )
+    async with lab_kube.cluster("arbiter") as cluster:
+        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [cluster])
+        clusters = Clusters({"arbiter": config.ClusterConfig(kubeconfig=str(kubeconfig))})
+        b = Candidate("b", None, clusters, le=tight)  # type: ignore[arg-type]
+        leases = b.objects("coordination.k8s.io/v1", "Lease", "leases")
+        spec = {"holderIdentity": "a", "leaseDurationSeconds": 2, "leaseTransitions": 1}
+        held = await leases.create({"metadata": {"name": "failoverd"}, "spec": spec}, 5.0)
+        loop = asyncio.get_running_loop()
+        renewed_at: list[float] = []
+
+        async def a_renews_while_b_waits(plural: str, name: str) -> None:
+            if plural != "leases" or renewed_at:
+                return
+            await asyncio.sleep(0.6)
+            renewed_at.append(loop.time())  # a sent it now: a acts until now + renew deadline
+            body = {
+                "metadata": held["metadata"],
+                "spec": spec | {"renewTime": "2024-01-01T00:00:01.000000Z"},
+            }
+            await leases.replace(body, 5.0)
+
+        cluster.before_read = a_renews_while_b_waits
+        try:
+            b.start()
+            await first(b.elected, timeout=10)
+            a_acts_until = renewed_at[0] + tight.renew_deadline
+            assert b.elected_at >= a_acts_until, (
+                f"b took the lease {a_acts_until - b.elected_at:.3f}s before a stopped acting"
+            )
+        finally:
+            assert b.task is not None
+            b.task.cancel()
+            await asyncio.gather(b.task, return_exceptions=True)
+            await clusters.close()
+
+
+async def test_a_lease_created_again_never_lowers_the_epoch_and_the_old_leader_stops(tmp_path):
+    """a leads epoch 5 and writes the state; the Lease is deleted, and b creates it again: its
+    leaseTransitions count from 1. b claims the state above the state's epoch (6), writes 6 into
+    the Lease too (Lease and state agree), and a's next state write stops a."""
+    async with arbiter(tmp_path, ("a", "b")) as (cluster, (a, b)):
+        leases = a.objects("coordination.k8s.io/v1", "Lease", "leases")
+        spec = {"holderIdentity": "", "leaseDurationSeconds": 1, "leaseTransitions": 4}
+        await leases.create({"metadata": {"name": "failoverd"}, "spec": spec}, 5.0)
+        a.start()
+        await first(a.elected)
+        assert a.elector.epoch == 5
+        deposed: list[str] = []
+        old = ConfigMapStore(
+            a.objects("v1", "ConfigMap", "configmaps"),
+            "failoverd-state",
+            "a",
+            on_deposed=deposed.append,
+        )
+        await old.open(["web"], epoch=5)
+        await old.save("web", ServiceRecord())
+
+        key = (kmock.resource("coordination.k8s.io/v1/leases"), "failoverd", "failoverd")
+        cluster.emulator.objects[key].delete()
+        b.start()
+        await first(b.elected)
+        new = ConfigMapStore(
+            b.objects("v1", "ConfigMap", "configmaps"), "failoverd-state", "b", lease=b.elector
+        )
+        await new.open(["web"], epoch=b.elector.epoch)
+        assert (new.epoch, b.elector.epoch) == (6, 6)
+        assert cluster.lease()["spec"]["leaseTransitions"] == 6
+        with pytest.raises(Deposed, match="epoch 6"):
+            await old.save("web", ServiceRecord())
+        assert deposed
+        renewals = len([w for w in cluster.writes if w["holder"] == "b"])
+        await cluster.wait_writes(renewals + 3, holder="b")
+        assert b.elector.leading and cluster.lease()["spec"]["leaseTransitions"] == 6
+
+
+async def test_a_state_write_never_outlasts_the_lease(tmp_path):
+    """The API server stops answering a leader: its state write gives up when the lease's time
+    runs out (at most the renew deadline, 1 s here), not after a fixed 10 s."""
+    async with arbiter(tmp_path, ("a",)) as (_, (a,)):
+        a.start()
+        await first(a.elected)
+        store = ConfigMapStore(
+            a.objects("v1", "ConfigMap", "configmaps"), "failoverd-state", "a", lease=a.elector
+        )
+        await store.open(["web"], epoch=a.elector.epoch)
+        a.hole.hole = True
+        loop = asyncio.get_running_loop()
+        started, until = loop.time(), a.elector.acting_until
+        with pytest.raises(StoreUnavailable):
+            await store.save("web", ServiceRecord())
+        assert loop.time() <= until + 0.1, (
+            f"the write outlasted the lease by {loop.time() - until:.2f}s"
+        )
+        assert loop.time() - started <= LE.renew_deadline + 0.1

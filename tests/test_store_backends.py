@@ -28,8 +28,9 @@ from failoverd.store import (
     StateStore,
     Store,
     StoreError,
+    codec,
 )
-from failoverd.store.kubernetes import MAX_BYTES, ConfigMapStore
+from failoverd.store.kubernetes import MAX_BYTES, ConfigMapStore, configmap_name
 from tests.test_store import a_plan
 
 
@@ -46,8 +47,9 @@ async def configmap_backend(tmp_path: Path) -> AsyncIterator[Callable[[], StateS
         n = iter(range(1, 100))
 
         def make() -> StateStore:
-            objects = Objects(lambda: clusters.api("arbiter"), "v1", "ConfigMap", "configmaps",
-                              "failoverd")  # fmt: skip
+            objects = Objects(
+                lambda: clusters.api("arbiter"), "v1", "ConfigMap", "configmaps", "failoverd"
+            )
             return ConfigMapStore(objects, "failoverd-state", f"replica-{next(n)}")
 
         try:
@@ -137,3 +139,67 @@ async def test_a_configmap_never_nears_the_size_limit(tmp_path):
         kept = await store.load_outbox()
         assert 0 < len(kept) < 1000 and kept[-1] == huge[-1]
         assert len(json.dumps({"schema": 3, "events": kept})) <= MAX_BYTES
+
+
+@contextlib.asynccontextmanager
+async def two_replicas(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[lab_kube.Cluster, ConfigMapStore, ConfigMapStore, list[str]]]:
+    """The arbiter cluster and the state stores of replicas a (the old leader) and b; what
+    deposed a, as a was told."""
+    async with lab_kube.cluster("arbiter") as cluster:
+        kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [cluster])
+        clusters = Clusters({"arbiter": config.ClusterConfig(kubeconfig=str(kubeconfig))})
+        deposed: list[str] = []
+
+        def store(me: str) -> ConfigMapStore:
+            objects = Objects(
+                lambda: clusters.api("arbiter"), "v1", "ConfigMap", "configmaps", "failoverd"
+            )
+            return ConfigMapStore(objects, "failoverd-state", me, on_deposed=deposed.append)
+
+        try:
+            yield cluster, store("a"), store("b"), deposed
+        finally:
+            await clusters.close()
+
+
+def stored(cluster: lab_kube.Cluster, service: str = "web") -> tuple[str, ServiceRecord]:
+    """(the epoch annotation, the record) of a service's ConfigMap as the API server has it."""
+    cm = cluster.configmap(configmap_name("failoverd-state", service))
+    assert cm is not None
+    _, record = codec.decode_service(json.loads(cm["data"]["record.json"]))
+    return cm["metadata"]["annotations"]["failoverd.io/epoch"], record
+
+
+async def test_a_takeover_racing_the_old_leaders_last_write_resumes_from_that_write(tmp_path):
+    """a journals "verify pending"; b loads that, and as b claims, a's "verify done" lands first
+    (b's PUT meets a 409). b claims the object as it now is: it resumes from "verify done",
+    never writes its stale copy over it; a's next write finds b's epoch and stops."""
+    async with two_replicas(tmp_path) as (cluster, a, b, deposed):
+        await a.open(["web"], epoch=1)
+        running = a_record()
+        await a.save("web", running)
+        done = a_record()
+        assert done.plan is not None
+        done.plan.steps[1].status = "done"
+        cluster.racing_puts[("configmaps", "b")] = lambda: a.save("web", done)
+        records = await b.open(["web"], epoch=2)
+        assert records["web"].plan == done.plan, "b resumes from a's last journal write"
+        assert stored(cluster) == ("2", records["web"])
+        with pytest.raises(Deposed, match="epoch 2"):
+            await a.save("web", running)
+        assert deposed and stored(cluster)[1].plan == done.plan
+
+
+async def test_a_leader_whose_409_shows_any_other_epoch_stops_even_a_lower_one(tmp_path):
+    """The Lease was deleted and created again: b's epoch restarts low (1) while a led epoch 5.
+    a's next write meets b's claim: a stops, it never writes over b's state."""
+    async with two_replicas(tmp_path) as (cluster, a, b, deposed):
+        await a.open(["web"], epoch=5)
+        await a.save("web", a_record())
+        await b.open(["web"], epoch=1)
+        with pytest.raises(Deposed):
+            await a.save("web", ServiceRecord())
+        assert deposed and a.epoch is None
+        assert stored(cluster)[1].plan == a_record().plan

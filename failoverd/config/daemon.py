@@ -27,6 +27,7 @@ from failoverd.config.common import (
 )
 from failoverd.config.notify import SinkSpec, sink_labels
 from failoverd.config.service import ServiceConfig
+from failoverd.machine.lease import timing_fault
 
 TOKEN_ENV = "FAILOVERD_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
 
@@ -152,8 +153,9 @@ class LeaderElectionConfig(Model):
     @model_validator(mode="after")
     def _v_order(self) -> LeaderElectionConfig:
         # A leader that cannot renew must stop acting before anyone else may take the lease.
-        if not self.retry_period < self.renew_deadline < self.lease_duration:
-            raise ValueError("need retry_period < renew_deadline < lease_duration")
+        fault = timing_fault(self.lease_duration, self.renew_deadline, self.retry_period)
+        if fault is not None:
+            raise ValueError(fault)
         return self
 
 

@@ -5,9 +5,20 @@ one small object and none nears the 1 MiB limit; `NAME-outbox` holds the notific
 delivered and `NAME-audit` the newest audit lines (bounded by size). Every write is a PUT
 conditional on the resourceVersion this process last saw, and carries the writer's lease epoch
 in an annotation. A leader claims every service's ConfigMap when it is elected (a write with
-its new epoch), so a deposed leader's next write meets a 409, reads the object, finds a newer
+its new epoch), so a deposed leader's next write meets a 409, reads the object, finds another
 epoch and stops (`Deposed`). A 409 from our own write whose answer was lost (same epoch) is
-retried on the fresh resourceVersion.
+retried on the fresh resourceVersion. The rules (which epoch a claim takes, what a 409 means)
+are machine/lease.py's; this module is their I/O:
+
+- The claim's epoch is above every epoch in the state, not only the Lease's count: a Lease
+  deleted and created again counts from 1 again, and the Lease is raised to match.
+- A claim whose write meets a 409 re-reads the object and, if an older leader wrote it after
+  we read it, claims it *as it now is*: that write is the newest journal (a step it finished),
+  and the new leader resumes from it, never from its stale copy.
+- Every write is bounded by the time left on the lease (at most REQUEST_TIMEOUT): a write
+  cannot still be in flight when this leader must have stopped acting.
+- RBAC refusing a verb (403) is `AccessDenied`, naming the ConfigMap and the verb: at start-up
+  (the first read) it stops the daemon with exit 2, at a takeover it fails the takeover.
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from failoverd.errors import ActionError, Conflict
+from failoverd.errors import ActionError, Conflict, Forbidden
+from failoverd.machine.lease import after_conflict, claim_epoch
 from failoverd.store import codec
 from failoverd.store.base import Deposed, StoreError, StoreUnavailable
 from failoverd.store.records import ServiceRecord
@@ -28,7 +40,8 @@ EPOCH = "failoverd.io/epoch"
 HOLDER = "failoverd.io/holder"
 MAX_BYTES = 900_000  # under the API server's 1 MiB object limit, with room for metadata
 AUDIT_BYTES = 512_000
-REQUEST_TIMEOUT = 10.0  # seconds for one API request
+REQUEST_TIMEOUT = 10.0  # seconds for one API request, at most
+MIN_WRITE = 0.1  # seconds: with less time than this left on the lease, a write is not sent
 CONCURRENCY = 16  # requests in flight while loading or claiming many services
 T = TypeVar("T")
 
@@ -42,6 +55,25 @@ async def _bounded(fn: Callable[[str], Awaitable[T]], names: list[str]) -> list[
             return await fn(name)
 
     return list(await asyncio.gather(*(one(n) for n in names)))
+
+
+class AccessDenied(StoreError):
+    """RBAC refuses failoverd a verb on one of its state ConfigMaps (HTTP 403)."""
+
+    def __init__(self, namespace: str, name: str, verb: str, error: Exception) -> None:
+        super().__init__(
+            f"RBAC refuses {verb} on ConfigMap {namespace}/{name} ({error}): failoverd's Role "
+            f"must allow get, create and update on configmaps in namespace {namespace} "
+            "(config/kubernetes/10-rbac.yaml)"
+        )
+
+
+class LeaseTerm(Protocol):
+    """What the store needs of the lease (leader.Elector): how long this leader may still act,
+    and writing a higher epoch into the Lease."""
+
+    def time_left(self) -> float: ...
+    async def raise_epoch(self, epoch: int) -> None: ...
 
 
 class ObjectApi(Protocol):
@@ -63,6 +95,11 @@ def configmap_name(prefix: str, service: str) -> str:
     return name
 
 
+def holder_of(obj: dict[str, Any]) -> str | None:
+    holder = (obj.get("metadata", {}).get("annotations") or {}).get(HOLDER)
+    return str(holder) if holder is not None else None
+
+
 def epoch_of(obj: dict[str, Any]) -> int:
     try:
         return int((obj.get("metadata", {}).get("annotations") or {}).get(EPOCH, 0))
@@ -73,10 +110,11 @@ def epoch_of(obj: dict[str, Any]) -> int:
 class ConfigMapStore:
     def __init__(
         self, objects: ObjectApi, prefix: str, identity: str,
-        on_deposed: Callable[[str], None] = lambda why: None,
+        on_deposed: Callable[[str], None] = lambda why: None, lease: LeaseTerm | None = None,
     ) -> None:  # fmt: skip
         self.objects, self.prefix, self.identity = objects, prefix, identity
-        self.on_deposed = on_deposed
+        self.on_deposed, self.lease = on_deposed, lease
+        self.claimed_as_found: list[str] = []  # objects the last claim took as another wrote them
         self.where = f"ConfigMaps {objects.namespace}/{prefix}-*"
         self.epoch: int | None = None  # None: not the leader, nothing may be written
         self._rv: dict[str, str | None] = {}
@@ -88,6 +126,8 @@ class ConfigMapStore:
     async def _get(self, name: str) -> dict[str, Any] | None:
         try:
             obj = await self.objects.get(name, REQUEST_TIMEOUT)
+        except Forbidden as e:
+            raise AccessDenied(self.objects.namespace, name, "get", e) from None
         except ActionError as e:
             raise StoreUnavailable(f"cannot read ConfigMap {name}: {e}") from None
         self._rv[name] = obj["metadata"].get("resourceVersion") if obj else None
@@ -113,8 +153,12 @@ class ConfigMapStore:
     async def _load_one(self, service: str) -> ServiceRecord | None:
         name = configmap_name(self.prefix, service)
         obj = await self._get(name)
-        if obj is None:
-            return None
+        return None if obj is None else self._record(service, name, obj)
+
+    def _record_or_new(self, service: str, name: str, obj: dict[str, Any] | None) -> ServiceRecord:
+        return ServiceRecord() if obj is None else self._record(service, name, obj)
+
+    def _record(self, service: str, name: str, obj: dict[str, Any]) -> ServiceRecord:
         data = self._decode(name, obj, "record.json")
         try:
             stored, record = codec.decode_service(data)
@@ -132,31 +176,75 @@ class ConfigMapStore:
     # ----------------------------------------------------------------- taking the state
 
     async def open(self, services: list[str], epoch: int | None = None) -> dict[str, ServiceRecord]:
-        """Read the state and claim it with this leader's epoch (every service's ConfigMap)."""
+        """Read the state and claim it (every service's ConfigMap, the outbox and the audit) with
+        an epoch above any it carries: the Lease's, or higher (the Lease is raised to match)."""
         if epoch is None:
             raise StoreError("the Kubernetes state store is written only by the lease's holder")
-        self.epoch = epoch
-        records = await self.load(services)
-        for service in services:
-            records.setdefault(service, ServiceRecord())
-        await _bounded(lambda service: self.save(service, records[service]), services)
-        for extra in ("outbox", "audit"):  # a deposed leader's late write must meet a 409 too
-            obj = await self._get(f"{self.prefix}-{extra}")
+        self.epoch, self.claimed_as_found = None, []
+        names = {s: configmap_name(self.prefix, s) for s in services}
+        extras = [f"{self.prefix}-outbox", f"{self.prefix}-audit"]
+        every = [*names.values(), *extras]
+        objs = dict(zip(every, await _bounded(self._get, every), strict=True))
+        records = {s: self._record_or_new(s, n, objs[n]) for s, n in names.items()}
+        # our own writes of an earlier try of this claim (same epoch, our name) do not count
+        others = [
+            epoch_of(o)
+            for o in objs.values()
+            if o is not None and (epoch_of(o), holder_of(o)) != (epoch, self.identity)
+        ]
+        mine = claim_epoch(epoch, max(others, default=0))
+        if mine != epoch and self.lease is not None:
+            try:
+                await self.lease.raise_epoch(mine)
+            except ActionError as e:
+                raise StoreUnavailable(f"cannot raise the Lease to epoch {mine}: {e}") from None
+        self.epoch = mine
+        claimed = await _bounded(lambda s: self._claim(s, records[s]), services)
+        for extra in extras:  # a deposed leader's late write must meet a 409 too
+            obj = objs[extra]
             if obj is not None:
-                await self._write(f"{self.prefix}-{extra}", dict(obj.get("data") or {}))
-        return records
+                await self._write(extra, dict(obj.get("data") or {}), claiming=True)
+        return dict(zip(services, claimed, strict=True))
+
+    async def _claim(self, service: str, record: ServiceRecord) -> ServiceRecord:
+        """Write a service's record with our epoch; the record as it now is if an older leader
+        wrote it after we read it (its newest journal: what we resume from)."""
+        name = configmap_name(self.prefix, service)
+        data = self._encode(service, record)
+        written = await self._write(name, data, claiming=True)
+        if written is data:
+            return record
+        self.claimed_as_found.append(name)
+        return self._record(service, name, {"data": written})
 
     async def close(self) -> None:
         self.epoch = None
 
     # ----------------------------------------------------------------- writing
 
-    async def _write(self, name: str, data: dict[str, str]) -> None:
-        """PUT (or create) one ConfigMap, conditional on its resourceVersion, with our epoch."""
-        if self.epoch is None:
-            raise StoreUnavailable(f"ConfigMap {name}: not the leader, nothing is written")
+    def _timeout(self, name: str) -> float:
+        """A write's timeout: the lease's time left, at most REQUEST_TIMEOUT; none left, no write."""
+        if self.lease is None:
+            return REQUEST_TIMEOUT
+        left = self.lease.time_left()
+        if left < MIN_WRITE:
+            raise StoreUnavailable(
+                f"ConfigMap {name}: not written, the lease has {left:.2f}s "
+                "left (a write must land while this process leads)"
+            )
+        return min(REQUEST_TIMEOUT, left)
+
+    async def _write(
+        self, name: str, data: dict[str, str], claiming: bool = False
+    ) -> dict[str, str]:
+        """PUT (or create) one ConfigMap, conditional on its resourceVersion, with our epoch.
+
+        Returns the data written: `data`, or, while claiming, the object's data as an older
+        leader wrote it after we read it (machine.after_conflict says which)."""
         async with self._locks.setdefault(name, asyncio.Lock()):
             for _ in range(4):
+                if self.epoch is None:
+                    raise StoreUnavailable(f"ConfigMap {name}: not the leader, nothing is written")
                 rv = self._rv.get(name)
                 meta: dict[str, Any] = {
                     "name": name,
@@ -164,35 +252,58 @@ class ConfigMapStore:
                                "failoverd.io/state": self.prefix},
                     "annotations": {EPOCH: str(self.epoch), HOLDER: self.identity},
                 }  # fmt: skip
+                if rv is not None:
+                    meta["resourceVersion"] = rv
+                body, verb = {"metadata": meta, "data": data}, "create" if rv is None else "update"
                 try:
                     if rv is None:
-                        out = await self.objects.create({"metadata": meta, "data": data},
-                                                        REQUEST_TIMEOUT)  # fmt: skip
+                        out = await self.objects.create(body, self._timeout(name))
                     else:
-                        meta["resourceVersion"] = rv
-                        out = await self.objects.replace({"metadata": meta, "data": data},
-                                                         REQUEST_TIMEOUT)  # fmt: skip
+                        out = await self.objects.replace(body, self._timeout(name))
                 except Conflict:
-                    current = await self._get(name)  # fresh resourceVersion, or None
-                    if current is not None and epoch_of(current) > self.epoch:
-                        why = (f"ConfigMap {name} was written by epoch {epoch_of(current)} "
-                               f"({(current['metadata'].get('annotations') or {}).get(HOLDER)}); "
-                               f"this process leads epoch {self.epoch}")  # fmt: skip
-                        self.epoch = None
-                        self.on_deposed(why)
-                        raise Deposed(why) from None
-                    continue  # our own earlier write landed (its answer was lost): go again
+                    data = await self._after_conflict(name, data, claiming)
+                    continue
+                except Forbidden as e:
+                    raise AccessDenied(self.objects.namespace, name, verb, e) from None
                 except ActionError as e:
                     raise StoreUnavailable(f"cannot write ConfigMap {name}: {e}") from None
                 self._rv[name] = out["metadata"].get("resourceVersion")
-                return
+                return data
             raise StoreUnavailable(f"ConfigMap {name}: kept meeting conflicts")
 
-    async def save(self, name: str, record: ServiceRecord) -> None:
+    async def _after_conflict(
+        self, name: str, data: dict[str, str], claiming: bool
+    ) -> dict[str, str]:
+        """Our write met a 409: re-read the object (a fresh resourceVersion) and go again with
+        ours, or with it as it now is (claiming), or stop: another writer (Deposed)."""
+        current = await self._get(name)  # fresh resourceVersion, or None
+        mine = self.epoch
+        if mine is None:
+            raise StoreUnavailable(f"ConfigMap {name}: not the leader, nothing is written")
+        found = None if current is None else epoch_of(current)
+        by_me = current is not None and holder_of(current) == self.identity
+        verdict = after_conflict(mine, found, by_me, claiming)
+        if verdict == "again":
+            return data
+        assert current is not None
+        if verdict == "claim":
+            return dict(current.get("data") or {})
+        why = (
+            f"ConfigMap {name} was written by epoch {found} ({holder_of(current)}); this "
+            f"process leads epoch {mine}"
+        )
+        self.epoch = None
+        self.on_deposed(why)
+        raise Deposed(why)
+
+    def _encode(self, name: str, record: ServiceRecord) -> dict[str, str]:
         doc = json.dumps(codec.encode_service(name, record), separators=(",", ":"))
         if len(doc) > MAX_BYTES:
             raise StoreUnavailable(f"the record of {name} is {len(doc)} bytes, over {MAX_BYTES}")
-        await self._write(configmap_name(self.prefix, name), {"record.json": doc})
+        return {"record.json": doc}
+
+    async def save(self, name: str, record: ServiceRecord) -> None:
+        await self._write(configmap_name(self.prefix, name), self._encode(name, record))
 
     # ----------------------------------------------------------------- outbox and audit
 
