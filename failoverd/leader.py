@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import math
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -199,7 +200,8 @@ class Elector:
         transitions = int(old.get("leaseTransitions") or 0) + (0 if renew else 1)
         spec = {
             "holderIdentity": self.me,
-            "leaseDurationSeconds": max(1, round(self.cfg.lease_duration)),
+            # whole seconds, rounded up: rounded down, a candidate would take it early
+            "leaseDurationSeconds": max(1, math.ceil(self.cfg.lease_duration)),
             "acquireTime": old.get("acquireTime") if renew else now,
             "renewTime": now,
             "leaseTransitions": transitions,

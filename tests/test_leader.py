@@ -274,3 +274,20 @@ async def test_a_state_write_never_outlasts_the_lease(tmp_path):
             f"the write outlasted the lease by {loop.time() - until:.2f}s"
         )
         assert loop.time() - started <= LE.renew_deadline + 0.1
+
+
+@pytest.mark.parametrize(("lease", "advertised"), [(1.4, 2), (2.4, 3), (15.0, 15), (0.3, 1)])
+def test_the_lease_never_advertises_less_than_the_holders_lease_duration(lease, advertised):
+    """leaseDurationSeconds is whole seconds; rounded down, a candidate takes the lease early."""
+    le = LE.model_copy(update={"lease_duration": lease})
+    elector = Elector(
+        None,  # type: ignore[arg-type]  # _holding only builds the body
+        le,
+        "a",
+        metrics=Metrics(),
+        log=structlog.get_logger(),
+        wall=lambda: 1.7e9,
+        on_elected=Candidate._elected,  # type: ignore[arg-type]
+        on_lost=lambda why: None,
+    )
+    assert elector._holding(renew=False)["spec"]["leaseDurationSeconds"] == advertised
