@@ -41,10 +41,10 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests():
     assert test.returncode == 0, test.stdout + test.stderr
 
 
-def test_every_alert_is_unit_tested_named_like_a_mixin_and_has_a_runbook_in_the_readme():
+def test_every_alert_is_unit_tested_named_like_a_mixin_and_has_a_runbook_in_the_docs():
     tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
               for t in case["alert_rule_test"] if t.get("exp_alerts")}  # fmt: skip
-    readme = (ROOT / "README.md").read_text()
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
     for rule in alerts():
         name = rule["alert"]
         assert re.fullmatch(r"Failoverd[A-Z][A-Za-z]+", name), name
@@ -53,7 +53,7 @@ def test_every_alert_is_unit_tested_named_like_a_mixin_and_has_a_runbook_in_the_
         notes = rule["annotations"]
         assert notes["summary"] and notes["description"]
         anchor = notes["runbook_url"].rsplit("#", 1)[1]
-        assert anchor == name.lower() and f"\n### {name}\n" in readme, f"no runbook for {name}"
+        assert anchor == name.lower() and f"\n## {name}\n" in runbooks, f"no runbook for {name}"
 
 
 def test_the_dashboard_is_valid_with_unique_panel_ids_and_a_service_variable():
