@@ -25,7 +25,7 @@ STEPS = (
     ("dnspython (queries, UPDATE, TSIG)", "dns.asyncquery"),
     ("PyYAML (libyaml)", "yaml"),
     ("failoverd's config models", "failoverd.config"),
-    ("the rest of failoverd", "failoverd.cli"),
+    ("the rest of failoverd", "failoverd.app.cli"),
 )
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chaos import bench_probes
 from failoverd import config, probes
-from failoverd.clusters import Clusters
+from failoverd.clients.clusters import Clusters
 
 
 def rss_mb() -> float:

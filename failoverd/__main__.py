@@ -1,5 +1,5 @@
 """`python -m failoverd` is the same as the `failoverd` console script."""
 
-from failoverd.cli import main
+from failoverd.app.cli import main
 
 raise SystemExit(main())

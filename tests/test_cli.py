@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failoverd.cli import _print_status
+from failoverd.app.cli import _print_status
 
 STATUS = {
     "leader": True,

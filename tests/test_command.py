@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from failoverd import command
-from failoverd.errors import PermanentError
+from failoverd.clients import process as command
+from failoverd.kit.errors import PermanentError
 
 
 async def test_exit_0_succeeds_with_the_output_tail():

@@ -10,17 +10,18 @@ import pytest
 import structlog
 
 from chaos import lab_aws, lab_kube
-from failoverd import config, snapshots
-from failoverd.audit import AuditLog
-from failoverd.clock import SYSTEM
-from failoverd.clusters import Clusters
+from failoverd import config
+from failoverd.clients.clusters import Clusters
 from failoverd.drill import DrillDesk, DrillRunner
+from failoverd.kit.clock import SYSTEM
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import ServiceState
-from failoverd.metrics import Metrics
 from failoverd.notify import Notifier
-from failoverd.persist import ServicePersistence
-from failoverd.service import ServiceRunner
-from failoverd.steps import StepBook
+from failoverd.plans.steps import StepBook
+from failoverd.replication import snapshots
+from failoverd.runtime.service import ServiceRunner
+from failoverd.store.audit import AuditLog
+from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import ServiceRecord
 from tests.test_service import MemoryStore, MemorySwitch
 

@@ -8,9 +8,10 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaos import lab_kube
-from failoverd import config, kube
-from failoverd.clusters import Clusters
-from failoverd.errors import PermanentError, TransientError
+from failoverd import config
+from failoverd.clients import kube
+from failoverd.clients.clusters import Clusters
+from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.probes.kubernetes import KubernetesProbe
 
 

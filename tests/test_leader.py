@@ -21,10 +21,10 @@ import structlog
 
 from chaos import lab_kube
 from failoverd import config
-from failoverd.clusters import Clusters
-from failoverd.kube import Objects
-from failoverd.leader import Elector, LeaseLost
-from failoverd.metrics import Metrics
+from failoverd.clients.clusters import Clusters
+from failoverd.clients.kube import Objects
+from failoverd.ha.elector import Elector, LeaseLost
+from failoverd.kit.metrics import Metrics
 from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import ConfigMapStore, configmap_name
 

@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from failoverd import memory
+from failoverd.app import gc as memory
 
 pytestmark = pytest.mark.looptime  # fake time: an hour passes at once
 

@@ -9,7 +9,7 @@ from typing import get_args
 from prometheus_client.parser import text_string_to_metric_families
 
 from failoverd import config
-from failoverd.metrics import (
+from failoverd.kit.metrics import (
     DRILL_KINDS,
     DRILL_OUTCOMES,
     NOTIFY_RESULTS,
@@ -154,7 +154,7 @@ def _kinds_the_api_starts() -> set[str]:
     """The tuple in api.py's `if kind not in (...)`: the drill kinds POST .../drill accepts."""
     (kinds,) = [
         {e.value for e in n.comparators[0].elts if isinstance(e, ast.Constant)}
-        for n in ast.walk(ast.parse((PACKAGE / "api.py").read_text()))
+        for n in ast.walk(ast.parse((PACKAGE / "app" / "api.py").read_text()))
         if isinstance(n, ast.Compare)
         and isinstance(n.left, ast.Name)
         and n.left.id == "kind"

@@ -11,7 +11,7 @@ import structlog
 
 from chaos import lab
 from chaos.lab import LOOPBACK
-from failoverd.metrics import Metrics
+from failoverd.kit.metrics import Metrics
 from failoverd.notify import Notice, Notifier, dedup_key, summary
 from failoverd.notify.sinks import PagerDuty, Slack, Webhook
 from failoverd.store import Store

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 
-from failoverd.clock import LoopClock
-from failoverd.errors import PermanentError, TransientError
+from failoverd.kit.clock import LoopClock
+from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.machine import StartPlan
-from failoverd.plan import PlanRecord, PlanRunner, RetryPolicy, Step
+from failoverd.plans.runner import PlanRecord, PlanRunner, RetryPolicy, Step
 from failoverd.store.codec import plan_from_dict, plan_to_dict
 
 pytestmark = pytest.mark.looptime

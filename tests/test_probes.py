@@ -11,7 +11,7 @@ from aiohttp import web
 
 from chaos import lab
 from failoverd import config, probes
-from failoverd.clusters import Clusters
+from failoverd.clients.clusters import Clusters
 from failoverd.probes import http as http_probe
 
 

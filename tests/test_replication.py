@@ -9,17 +9,18 @@ import pytest
 import structlog
 
 from chaos import lab_aws, lab_kube
-from failoverd import config, kube
-from failoverd.clock import LoopClock
-from failoverd.clusters import Clusters
-from failoverd.errors import PermanentError
+from failoverd import config
+from failoverd.clients import kube
+from failoverd.clients.clusters import Clusters
+from failoverd.kit.clock import LoopClock
+from failoverd.kit.errors import PermanentError
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import StartPlan
-from failoverd.metrics import Metrics
-from failoverd.plan import PlanRecord, Step
+from failoverd.plans.runner import PlanRecord, Step
+from failoverd.plans.steps import StepBook
 from failoverd.replication.kubernetes import HASH_ANNOTATION, OWNER_LABEL, KubernetesSync
 from failoverd.replication.s3_snapshot import S3Snapshot
 from failoverd.replication.scheduler import Scheduler
-from failoverd.steps import StepBook
 from failoverd.traffic import build
 
 

@@ -9,15 +9,15 @@ import pytest
 import structlog
 
 from failoverd import config
-from failoverd.clock import LoopClock
-from failoverd.errors import PermanentError
+from failoverd.kit.clock import LoopClock
+from failoverd.kit.errors import PermanentError
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import ServiceState, Side, State
-from failoverd.metrics import Metrics
-from failoverd.persist import ServicePersistence
+from failoverd.plans.steps import StepBook
 from failoverd.probes.base import Observation
-from failoverd.rounds import BoundProbe
-from failoverd.service import ServiceRunner
-from failoverd.steps import StepBook
+from failoverd.runtime.probing import BoundProbe
+from failoverd.runtime.service import ServiceRunner
+from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import ServiceRecord
 
 pytestmark = pytest.mark.looptime
@@ -257,7 +257,7 @@ async def test_a_plan_started_by_the_last_round_before_a_reload_runs_to_the_end(
 
 def test_every_blocked_reason_says_what_clears_it():
     from failoverd.machine import Blocked
-    from failoverd.service import CLEARS_WHEN
+    from failoverd.runtime.service import CLEARS_WHEN
 
     assert set(CLEARS_WHEN) == set(Blocked)
 

@@ -10,13 +10,14 @@ import kmock
 import pytest
 
 from chaos import lab_aws, lab_kube
-from failoverd import config, snapshots
-from failoverd.clock import LoopClock
-from failoverd.clusters import Clusters
-from failoverd.errors import PermanentError
+from failoverd import config
+from failoverd.clients.clusters import Clusters
+from failoverd.kit.clock import LoopClock
+from failoverd.kit.errors import PermanentError
 from failoverd.machine import StartPlan
-from failoverd.plan import PlanRecord, Step
-from failoverd.steps import StepBook
+from failoverd.plans.runner import PlanRecord, Step
+from failoverd.plans.steps import StepBook
+from failoverd.replication import snapshots
 from failoverd.traffic import build
 
 OBJECTS = [

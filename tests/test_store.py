@@ -8,7 +8,6 @@ import os
 import pytest
 import structlog
 
-from failoverd.audit import AuditLog
 from failoverd.machine import Blocked, ServiceState, StartPlan, State
 from failoverd.store import (
     SCHEMA_VERSION,
@@ -20,6 +19,7 @@ from failoverd.store import (
     Store,
     StoreError,
 )
+from failoverd.store.audit import AuditLog
 
 
 def a_plan(plan_id: str) -> PlanRecord:

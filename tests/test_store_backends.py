@@ -18,8 +18,8 @@ import pytest
 
 from chaos import lab_kube
 from failoverd import config
-from failoverd.clusters import Clusters
-from failoverd.kube import Objects
+from failoverd.clients.clusters import Clusters
+from failoverd.clients.kube import Objects
 from failoverd.machine import ServiceState, State
 from failoverd.store import (
     Deposed,

@@ -6,8 +6,9 @@ import botocore.exceptions
 import pytest
 
 from chaos import lab, lab_aws
-from failoverd import aws, config
-from failoverd.errors import PermanentError, TransientError
+from failoverd import config
+from failoverd.clients import aws
+from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.traffic import build
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from chaos import lab
 from failoverd import config
-from failoverd.errors import PermanentError, TransientError
+from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.traffic import build, side_of
 
 

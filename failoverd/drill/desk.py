@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from failoverd.audit import AuditLog
-from failoverd.clock import Clock
 from failoverd.drill import report as drill_report
 from failoverd.drill.runner import DrillRunner, as_report
-from failoverd.logs import Logger
-from failoverd.metrics import Metrics
+from failoverd.kit.clock import Clock
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.notify import Notifier
-from failoverd.service import ServiceRunner
+from failoverd.runtime.service import ServiceRunner
+from failoverd.store.audit import AuditLog
 from failoverd.store.records import DrillRecord, PlanRecord, ServiceRecord
 
 

@@ -28,9 +28,9 @@ from dataclasses import asdict
 from typing import Any
 
 from failoverd import machine
-from failoverd.errors import ActionError
+from failoverd.kit.errors import ActionError
 from failoverd.machine import SIDES, Side, State, other
-from failoverd.service import ServiceRunner
+from failoverd.runtime.service import ServiceRunner
 from failoverd.store.records import DrillCheck, DrillRecord, PlanRecord
 
 POLL = 0.25  # seconds between looks at the service while a drill waits on it
@@ -239,7 +239,7 @@ class DrillRunner:
         )
         if r.cfg.mode == "hot" or cfg is None or not (cfg.scale or cfg.restore):
             return None
-        from failoverd import kube  # only warm/cold services get here
+        from failoverd.clients import kube  # only warm/cold services get here
 
         check: DrillCheck | None = None
         if cfg.restore is not None:
@@ -273,8 +273,8 @@ class DrillRunner:
         undone). Each created object is journaled right after its creation: a crash in between
         can leak one object, never delete one the drill did not create.
         """
-        from failoverd import kube
-        from failoverd.snapshots import SnapshotStore
+        from failoverd.clients import kube
+        from failoverd.replication.snapshots import SnapshotStore
 
         r = self.runner
         job = r.cfg.replication[restore.snapshot_job].s3_snapshot
@@ -305,7 +305,7 @@ class DrillRunner:
         """
         if not d.undo:
             return
-        from failoverd import kube
+        from failoverd.clients import kube
 
         r = self.runner
         plan = r.record.plan

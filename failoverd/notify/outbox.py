@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import aiohttp
 import tenacity
 
-from failoverd.logs import Logger
-from failoverd.metrics import Metrics
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.notify.sinks import SEVERITY, Notice, Refused, Retry, Sink
 
 MAX_OUTBOX = 1000

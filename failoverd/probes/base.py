@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from failoverd.kit.registry import Registry
 from failoverd.machine import Side
-from failoverd.registry import Registry
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from failoverd.clusters import Clusters
+    from failoverd.clients.clusters import Clusters
 
 
 @dataclass(frozen=True)

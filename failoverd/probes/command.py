@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from failoverd import command
+from failoverd.clients import process as command
 from failoverd.config import CommandProbe as Spec
-from failoverd.errors import ActionError
+from failoverd.kit.errors import ActionError
 from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 

@@ -7,8 +7,8 @@ import dns.exception
 import dns.message
 import dns.rcode
 
+from failoverd.clients.dns import rrset_values
 from failoverd.config import DnsProbe as Spec
-from failoverd.dnsanswer import rrset_values
 from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
-from failoverd.clusters import Clusters
+from failoverd.clients.clusters import Clusters
+from failoverd.clients.kube import WorkloadKind, api_ready, ready_replicas
 from failoverd.config import KubernetesProbe as Spec
-from failoverd.errors import ActionError
-from failoverd.kube import WorkloadKind, api_ready, ready_replicas
+from failoverd.kit.errors import ActionError
 from failoverd.probes.base import Observation, ProbeContext, Timer, register
 
 

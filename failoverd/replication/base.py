@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from failoverd.registry import Registry
+from failoverd.kit.registry import Registry
 
 if TYPE_CHECKING:
-    from failoverd.clusters import Clusters
+    from failoverd.clients.clusters import Clusters
 
 Job = Callable[[], Awaitable[str]]
 

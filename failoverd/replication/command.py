@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failoverd import command
+from failoverd.clients import process as command
 from failoverd.config import CommandSpec
 from failoverd.replication.base import JobContext, register
 

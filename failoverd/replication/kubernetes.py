@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from failoverd import kube
-from failoverd.clusters import Clusters
+from failoverd.clients import kube
+from failoverd.clients.clusters import Clusters
+from failoverd.clients.kube import ApiClient, read_objects
 from failoverd.config import KubernetesSyncJob
-from failoverd.errors import PermanentError
-from failoverd.kube import ApiClient, read_objects
+from failoverd.kit.errors import PermanentError
 from failoverd.replication.base import JobContext, register
 
 OWNER_LABEL = "failoverd.io/replicated-from"

@@ -1,21 +1,22 @@
 """S3 snapshot job: a consistent bundle of the listed kinds and namespaces, one S3 object per
-snapshot (format in failoverd/snapshots.py), then retention: keep the `keep` newest."""
+snapshot (format in replication/snapshots.py), then retention: keep the `keep` newest."""
 
 from __future__ import annotations
 
 import time
 
-from failoverd import kube, snapshots
-from failoverd.clusters import Clusters
+from failoverd.clients import kube
+from failoverd.clients.clusters import Clusters
 from failoverd.config import S3SnapshotJob
-from failoverd.errors import PermanentError
+from failoverd.kit.errors import PermanentError
 from failoverd.replication.base import JobContext, register
+from failoverd.replication.snapshots import SnapshotStore, encode, new_id
 
 
 class S3Snapshot:
     def __init__(self, spec: S3SnapshotJob, clusters: Clusters) -> None:
         self.spec, self.clusters = spec, clusters
-        self.store = snapshots.SnapshotStore(spec)
+        self.store = SnapshotStore(spec)
 
     async def __call__(self) -> str:
         api = await self.clusters.api(self.spec.cluster)
@@ -32,8 +33,8 @@ class S3Snapshot:
                 "(retention would rotate the good ones out); set allow_empty: true if intended"
             )
         now = time.time()
-        sid = snapshots.new_id(now)
-        data = snapshots.encode(objects, snapshot_id=sid, created=now, cluster=self.spec.cluster,
+        sid = new_id(now)
+        data = encode(objects, snapshot_id=sid, created=now, cluster=self.spec.cluster,
                                 namespaces=self.spec.namespaces, kinds=list(self.spec.kinds))  # fmt: skip
         key = await self.store.put(sid, data)
         pruned = await self.store.prune()

@@ -13,13 +13,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from failoverd.clock import SYSTEM, Clock
 from failoverd.config import ReplicationJob
-from failoverd.logs import Logger
-from failoverd.metrics import Metrics
+from failoverd.kit.cadence import next_deadline
+from failoverd.kit.clock import SYSTEM, Clock
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.notify import Emit, no_emit
 from failoverd.replication.base import Job
-from failoverd.rounds import next_deadline
 from failoverd.store.records import JobRecord
 
 DEFAULT_TIMEOUT = 300.0

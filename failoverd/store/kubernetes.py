@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from failoverd.errors import ActionError, Conflict, Forbidden
+from failoverd.kit.errors import ActionError, Conflict, Forbidden
 from failoverd.machine.lease import after_conflict, claim_epoch
 from failoverd.store import codec
 from failoverd.store.base import Deposed, StoreError, StoreUnavailable

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from failoverd.errors import PermanentError
+from failoverd.kit.errors import PermanentError
+from failoverd.kit.registry import Registry
 from failoverd.machine import Side
-from failoverd.registry import Registry
 
 
 class Switch(Protocol):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from failoverd import aws
+from failoverd.clients import aws
 from failoverd.config import Elbv2Traffic
-from failoverd.errors import PermanentError, TransientError
+from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.machine import SIDES, Side
 from failoverd.traffic.base import register
 

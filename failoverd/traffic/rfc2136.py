@@ -16,9 +16,9 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
+from failoverd.clients.dns import rrset_values
 from failoverd.config import Rfc2136Traffic, TsigConfig
-from failoverd.dnsanswer import rrset_values
-from failoverd.errors import PermanentError, TransientError
+from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.machine import Side
 from failoverd.traffic.base import register, side_of
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from failoverd import aws
+from failoverd.clients import aws
 from failoverd.config import Route53Traffic
-from failoverd.errors import TransientError
+from failoverd.kit.errors import TransientError
 from failoverd.machine import Side
 from failoverd.traffic.base import register, side_of
 

@@ -35,10 +35,10 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Protocol
 
 from failoverd.config import LeaderElectionConfig
-from failoverd.errors import ActionError, Conflict
-from failoverd.logs import Logger
+from failoverd.kit.errors import ActionError, Conflict
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import LeaseSeen, acting_until, may_take, next_try, observe
-from failoverd.metrics import Metrics
 
 
 class LeaseLost(Exception):

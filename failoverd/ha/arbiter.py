@@ -17,10 +17,10 @@ from typing import Any
 import tenacity
 
 from failoverd import config
-from failoverd.clusters import Clusters
-from failoverd.leader import Elector
-from failoverd.logs import Logger
-from failoverd.metrics import Metrics
+from failoverd.clients.clusters import Clusters
+from failoverd.ha.elector import Elector
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.notify import Emit
 from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import AccessDenied, ConfigMapStore
@@ -34,7 +34,7 @@ class Arbiter:
         take_charge: Callable[[dict[str, ServiceRecord]], Awaitable[None]],
         stop_acting: Callable[[str], None], notify: Emit, lock: asyncio.Lock,
     ) -> None:  # fmt: skip
-        from failoverd.kube import Objects  # only an arbiter deployment loads the SDK
+        from failoverd.clients.kube import Objects  # only an arbiter deployment loads the SDK
 
         le, st = cfg.leader_election, cfg.state.kubernetes
         assert le is not None and st is not None

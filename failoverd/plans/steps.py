@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from failoverd import command, config, machine
-from failoverd.clock import SYSTEM, Clock
-from failoverd.clusters import Clusters
-from failoverd.errors import PermanentError
+from failoverd import config, machine
+from failoverd.clients import process as command
+from failoverd.clients.clusters import Clusters
+from failoverd.kit.clock import SYSTEM, Clock
+from failoverd.kit.errors import PermanentError
 from failoverd.machine import PlanKind
-from failoverd.plan import RetryPolicy, StepFn
+from failoverd.plans.runner import RetryPolicy, StepFn
 from failoverd.store.records import PlanRecord, Step
 from failoverd.traffic.base import Switch
 
@@ -95,7 +96,7 @@ class StepBook:
 
     async def scale(self, scales: list[config.ScaleStep], wait: bool) -> None:
         """Scale each workload (and wait until ready): a prepare step, or a drill's."""
-        from failoverd import kube  # loaded only where a config scales workloads
+        from failoverd.clients import kube  # loaded only where a config scales workloads
 
         for s in scales:
             api = await self.clusters.api(s.cluster)
@@ -159,8 +160,10 @@ class StepBook:
 
     async def restore(self, restore: config.RestoreStep, plan: PlanRecord, step: Step) -> None:
         """Apply the newest verified snapshot to the side being prepared (create or patch)."""
-        from failoverd import kube
-        from failoverd.snapshots import SnapshotStore  # boto3 only where a config restores
+        from failoverd.clients import kube
+        from failoverd.replication.snapshots import (
+            SnapshotStore,  # boto3 only where a config restores
+        )
 
         job = self.cfg.replication[restore.snapshot_job].s3_snapshot
         assert job is not None  # config validation guarantees an s3_snapshot job

@@ -11,7 +11,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from failoverd.errors import PermanentError, TransientError
+from failoverd.kit.errors import PermanentError, TransientError
 
 TAIL = 2048
 # The daemon's own secrets stay with the daemon: the API token's variable, and every variable

@@ -24,8 +24,9 @@ from typing import Any, TextIO
 import yaml
 from aiohttp import web
 
-from failoverd import config, logs
-from failoverd.daemon import Daemon
+from failoverd import config
+from failoverd.app.daemon import Daemon
+from failoverd.kit import logs
 
 LOOPBACK = "127.0.0.1"
 ZONE, RECORD = "demo.failoverd.test.", "www.demo.failoverd.test."
@@ -165,7 +166,7 @@ class Lab:
 
     async def start(self) -> tuple[Any, str, Path]:
         """Start everything; returns the Route 53 client, the zone id and the config path."""
-        from failoverd import aws
+        from failoverd.clients import aws
 
         self.moto.start()
         r53 = aws.client("route53", "us-east-1", self.endpoint)

@@ -20,7 +20,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from failoverd.errors import ActionError, PermanentError, TransientError
+from failoverd.kit.errors import ActionError, PermanentError, TransientError
 
 T = TypeVar("T")
 

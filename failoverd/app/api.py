@@ -23,8 +23,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from failoverd.config.durations import parse_duration
+from failoverd.kit.metrics import CONTENT_TYPE, Metrics
 from failoverd.machine import Command, Decision
-from failoverd.metrics import CONTENT_TYPE, Metrics
 
 MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyond this
 WHO: web.RequestKey[str] = web.RequestKey("who", str)  # the name of the token that authenticated
@@ -91,7 +91,7 @@ def _error(status: int, error: str, detail: Any = None) -> web.Response:
 
 def _status_page() -> tuple[bytes, str]:
     """The status page and its Content-Security-Policy (its one inline script, by hash)."""
-    html = resources.files("failoverd").joinpath("web/status.html").read_text()
+    html = resources.files("failoverd.app").joinpath("web/status.html").read_text()
     script = html.split("<script>", 1)[1].split("</script>", 1)[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "

@@ -97,7 +97,7 @@ def _notify_test(args: argparse.Namespace) -> int:
 
 
 def _validate(path: Path) -> config.Config | None:
-    from failoverd import preflight
+    from failoverd.app import preflight
 
     try:
         cfg = config.load(path)
@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = _validate(args.config)
     if cfg is None:
         return 2
-    from failoverd import daemon
+    from failoverd.app import daemon
     from failoverd.store import StoreError
 
     try:
@@ -257,7 +257,7 @@ def _status(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import asyncio
 
-    from failoverd import demo
+    from failoverd.app import demo
 
     return asyncio.run(demo.run(keep_running=args.keep_running))
 

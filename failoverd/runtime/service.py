@@ -12,19 +12,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from failoverd import machine, rounds
-from failoverd.clock import SYSTEM, Clock
+from failoverd import machine
 from failoverd.config import ServiceConfig
-from failoverd.lifecycle import PlanLifecycle
-from failoverd.logs import Logger
+from failoverd.kit import cadence
+from failoverd.kit.clock import SYSTEM, Clock
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import SIDES, Blocked, Decision, ServiceState, Side, StartPlan
-from failoverd.metrics import Metrics
 from failoverd.notify import Emit, no_emit
-from failoverd.persist import ServicePersistence
+from failoverd.plans.lifecycle import PlanLifecycle
+from failoverd.plans.steps import StepBook
 from failoverd.replication.scheduler import Scheduler
-from failoverd.rounds import BoundProbe, ProbeReport
-from failoverd.steps import StepBook
+from failoverd.runtime import probing as rounds
+from failoverd.runtime.probing import BoundProbe, ProbeReport
 from failoverd.store.codec import plan_to_dict
+from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import Event, PlanRecord, ServiceRecord
 from failoverd.traffic.base import Switch
 
@@ -119,8 +121,8 @@ class ServiceRunner:
         interval = self.cfg.policy.interval
         jobs = asyncio.create_task(self.replication.run()) if self.replication else None
         try:
-            await rounds.every(
-                interval, rounds.phase(self.name, interval), self.loop_stopping, self._tick
+            await cadence.every(
+                interval, cadence.phase(self.name, interval), self.loop_stopping, self._tick
             )
         finally:
             if jobs is not None:
@@ -153,7 +155,7 @@ class ServiceRunner:
         since = (
             self.last_round_at
             if self.last_round_at is not None
-            else self.started_at + (rounds.phase(self.name, self.cfg.policy.interval))
+            else self.started_at + (cadence.phase(self.name, self.cfg.policy.interval))
         )
         if now - since > stale_after:
             what = f"no round completed for {now - since:.1f}s (over 3 intervals)"

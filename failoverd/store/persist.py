@@ -15,8 +15,8 @@ from typing import Protocol
 
 import tenacity
 
-from failoverd.logs import Logger
-from failoverd.metrics import Metrics
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.store.records import ServiceRecord
 
 

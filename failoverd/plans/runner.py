@@ -16,8 +16,8 @@ from typing import Literal
 
 import tenacity
 
-from failoverd.clock import SYSTEM, Clock
-from failoverd.errors import PermanentError
+from failoverd.kit.clock import SYSTEM, Clock
+from failoverd.kit.errors import PermanentError
 from failoverd.store.records import PlanRecord, Step
 
 __all__ = ["PlanRecord", "PlanRunner", "RetryPolicy", "Step", "StepFn"]

@@ -18,8 +18,8 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from failoverd import config
-from failoverd.digest import sha256_hex
-from failoverd.errors import ActionError, Conflict, Forbidden, PermanentError, TransientError
+from failoverd.kit.digest import sha256_hex
+from failoverd.kit.errors import ActionError, Conflict, Forbidden, PermanentError, TransientError
 
 WorkloadKind = Literal["deployment", "statefulset"]
 ApiClient = k8s.ApiClient

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from failoverd.logs import Logger
+from failoverd.kit.logs import Logger
 
 LIMIT = 10_000
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from failoverd import config
 
 if TYPE_CHECKING:
-    from failoverd.kube import ApiClient
+    from failoverd.clients.kube import ApiClient
 
 
 class Clusters:
@@ -27,7 +27,7 @@ class Clusters:
     async def api(self, name: str) -> ApiClient:
         async with self._lock:
             if name not in self._clients:
-                from failoverd.kube import build_client
+                from failoverd.clients.kube import build_client
 
                 self._clients[name] = await build_client(self.configs[name])
             return self._clients[name]

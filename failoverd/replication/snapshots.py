@@ -19,9 +19,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from failoverd import aws, config
-from failoverd.digest import sha256_hex
-from failoverd.errors import PermanentError, TransientError
+from failoverd import config
+from failoverd.clients import aws
+from failoverd.kit.digest import sha256_hex
+from failoverd.kit.errors import PermanentError, TransientError
 
 FORMAT = "failoverd-snapshot/1"
 SUFFIX = ".json.gz"

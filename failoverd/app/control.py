@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from failoverd.api import OperatorCommand
+from failoverd.app.api import OperatorCommand
 from failoverd.machine import Decision
 from failoverd.store.codec import event_to_dict, plan_to_dict
 
 if TYPE_CHECKING:
-    from failoverd.arbiter import Arbiter
-    from failoverd.audit import AuditLog
-    from failoverd.clock import Clock
     from failoverd.drill import DrillDesk
-    from failoverd.logs import Logger
-    from failoverd.metrics import Metrics
+    from failoverd.ha.arbiter import Arbiter
+    from failoverd.kit.clock import Clock
+    from failoverd.kit.logs import Logger
+    from failoverd.kit.metrics import Metrics
     from failoverd.notify import Notifier
-    from failoverd.service import ServiceRunner
+    from failoverd.runtime.service import ServiceRunner
     from failoverd.store import ServiceRecord
+    from failoverd.store.audit import AuditLog
 
 
 class DaemonControl:

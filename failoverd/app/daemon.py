@@ -22,35 +22,28 @@ from pathlib import Path
 
 import aiohttp
 
-from failoverd import (
-    command,
-    config,
-    logs,
-    machine,
-    memory,
-    preflight,
-    probes,
-    replication,
-    sdnotify,
-    traffic,
-)
-from failoverd.api import ApiServer, make_app
-from failoverd.arbiter import Arbiter
-from failoverd.audit import AuditLog
-from failoverd.clock import SYSTEM, Clock
-from failoverd.clusters import Clusters
-from failoverd.control import DaemonControl
+from failoverd import config, machine, probes, replication, traffic
+from failoverd.app import gc as memory
+from failoverd.app import preflight, sdnotify
+from failoverd.app.api import ApiServer, make_app
+from failoverd.app.control import DaemonControl
+from failoverd.clients import process as command
+from failoverd.clients.clusters import Clusters
 from failoverd.drill import DrillDesk
-from failoverd.leader import identity
+from failoverd.ha.arbiter import Arbiter
+from failoverd.ha.elector import identity
+from failoverd.kit import logs
+from failoverd.kit.clock import SYSTEM, Clock
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import SIDES
-from failoverd.metrics import Metrics
 from failoverd.notify import Notifier, build_sinks
-from failoverd.persist import ServicePersistence
+from failoverd.plans.steps import StepBook
 from failoverd.replication.scheduler import Scheduler
-from failoverd.rounds import BoundProbe
-from failoverd.service import ServiceRunner
-from failoverd.steps import StepBook
+from failoverd.runtime.probing import BoundProbe
+from failoverd.runtime.service import ServiceRunner
 from failoverd.store import ServiceRecord, StateStore, Store
+from failoverd.store.audit import AuditLog
+from failoverd.store.persist import ServicePersistence
 
 ADOPT_DEADLINE = 10.0  # seconds for asking every switch where traffic points, all together
 

@@ -12,17 +12,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from failoverd import machine
-from failoverd.clock import Clock
+from failoverd.clients.dns import resolve
 from failoverd.config import ServiceConfig
 from failoverd.config.common import host_port
-from failoverd.dnsanswer import resolve
-from failoverd.logs import Logger
+from failoverd.kit.clock import Clock
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
 from failoverd.machine import Decision, Side, StartPlan
-from failoverd.metrics import Metrics
 from failoverd.notify import Emit, no_emit
-from failoverd.persist import ServicePersistence
-from failoverd.plan import PlanRunner, RetryPolicy
-from failoverd.steps import StepBook
+from failoverd.plans.runner import PlanRunner, RetryPolicy
+from failoverd.plans.steps import StepBook
+from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import PlanRecord, ServiceRecord, Step
 from failoverd.traffic.base import Switch
 

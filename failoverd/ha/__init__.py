@@ -1,0 +1,1 @@
+"""High availability in an arbiter cluster: the Lease (elector) and who acts when (arbiter)."""

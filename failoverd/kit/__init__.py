@@ -1,0 +1,1 @@
+"""Small pieces every layer uses: the clock, errors, logs, metrics, hashing, registries."""
