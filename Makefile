@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs venv bind9 bench chaos chaos-quick clean
+.PHONY: demo test unit lint docs venv bind9 bench chaos chaos-quick clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ demo: $(STAMP)
 
 test: $(STAMP) bind9
 	$(VENV)/bin/pytest -q
+
+# The pure and in-process tests: no root, no apt (no e2e daemon runs, no BIND, promtool,
+# chromium or systemd-analyze).
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not e2e and not system"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check failoverd tests chaos

@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import lab
 from chaos.bench_probes import RemoteSink, daemon_config
+from tests import lab
 
 
 def pct(values: list[float], q: float) -> float:

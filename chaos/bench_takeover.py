@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import lab, lab_ha
 from chaos.bench_failover import pct
+from tests import lab
+from tests.lab import ha as lab_ha
 
 
 async def one(tmp: Path, bind: lab.Bind, way: str, lease: dict[str, str]) -> float:

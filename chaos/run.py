@@ -61,8 +61,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import lab, lab_ha, lab_kube
 from failoverd.config.durations import parse_duration
+from tests import lab
+from tests.lab import ha as lab_ha
+from tests.lab import kube as lab_kube
 
 HERE = Path(__file__).resolve().parent
 DEFAULTS = {"interval": 2.0, "failure_threshold": 3}

@@ -11,7 +11,18 @@ import aiohttp
 import pytest
 from moto import mock_aws
 
-from chaos import lab, lab_aws
+from tests import lab
+from tests.lab import DaemonFactory
+from tests.lab import aws as lab_aws
+
+SYSTEM_FIXTURES = {"bind", "dns_record"}  # a real BIND: Debian's bind9
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a real BIND is a `system` test (`make unit` leaves those out)."""
+    for item in items:
+        if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(scope="session")
@@ -50,34 +61,6 @@ def token(tmp_path: Path) -> tuple[str, Path]:
     path = tmp_path / "api.token"
     path.write_text(value + "\n")
     return value, path
-
-
-class DaemonFactory:
-    """Writes a hot-mode config for the lab and runs `failoverd run` on it."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        bind: lab.Bind,
-        sides: tuple[lab.Backend, lab.Backend],
-        token: tuple[str, Path],
-    ) -> None:
-        self.tmp_path, self.bind, self.sides, self.token = tmp_path, bind, sides, token
-        self.api_port = lab.free_port()
-        self.started: list[lab.Daemon] = []
-        self.config_path = tmp_path / "failoverd.yaml"
-
-    def config(self, **policy: object) -> dict[str, object]:
-        return lab.hot_config(
-            self.bind, *self.sides, self.tmp_path, self.api_port, self.token[1], **policy
-        )
-
-    async def start(self, config: dict[str, object] | None = None, **policy: object) -> lab.Daemon:
-        lab.write_config(self.config_path, config or self.config(**policy))
-        d = lab.Daemon(self.config_path, self.api_port, self.token[0])
-        self.started.append(d)
-        await d.start()
-        return d
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from chaos.lab import free_port
 from failoverd.app.api import MAX_BODY, ApiServer, OperatorCommand, make_app
 from failoverd.kit.metrics import Metrics
 from failoverd.machine import Decision, ServiceState, on_command
+from tests.lab import free_port
 
 TOKEN = "s3cret-token"
 

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from chaos import lab
 from failoverd import config, probes
 from failoverd.clients import aws
 from failoverd.clients.clusters import Clusters
 from failoverd.kit.errors import TransientError
+from tests import lab
 
 
 async def test_hung_aws_calls_do_not_delay_a_probe_that_resolves_a_hostname():

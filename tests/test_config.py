@@ -10,21 +10,7 @@ from pathlib import Path
 import pytest
 
 from failoverd import config
-
-GOOD = """\
-services:
-  web:
-    primary: a
-    standby: b
-    probes:
-      primary:
-        - http: {url: "http://127.0.0.1:1/healthz"}
-      standby:
-        - tcp: {host: 127.0.0.1, port: 2}
-    traffic:
-      rfc2136: {server: "127.0.0.1:53", zone: ex.test., name: www.ex.test.,
-                primary: [192.0.2.1], standby: [192.0.2.2]}
-"""
+from tests.lab.fakes import GOOD_CONFIG as GOOD
 
 
 def errors(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from failoverd import config
-from tests.test_config import GOOD as BASE
+from tests.lab.fakes import GOOD_CONFIG as BASE
 
 # the minimal file of test_config.py, with a policy line before traffic (line 10)
 GOOD = BASE.replace("    traffic:\n", "    policy: {interval: 1s}\n    traffic:\n")

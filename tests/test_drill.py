@@ -9,7 +9,6 @@ import kmock
 import pytest
 import structlog
 
-from chaos import lab_aws, lab_kube
 from failoverd import config
 from failoverd.clients.clusters import Clusters
 from failoverd.drill import DrillDesk, DrillRunner
@@ -23,7 +22,9 @@ from failoverd.runtime.service import ServiceRunner
 from failoverd.store.audit import AuditLog
 from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import ServiceRecord
-from tests.test_service import MemoryStore, MemorySwitch
+from tests.lab import aws as lab_aws
+from tests.lab import kube as lab_kube
+from tests.lab.fakes import KeptAudit, MemoryStore, MemorySwitch
 
 OBJECTS = [
     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "default"},
@@ -86,19 +87,6 @@ async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what
     assert d.outcome == "passed", (d.error, [(c.name, c.ok, c.detail) for c in d.checks])
     assert configmaps["web-config"].deleted, "what the drill created is gone again"
     assert configmaps["already-there"].raw["data"] == {"from": "standby"}, "untouched"
-
-
-class KeptAudit:
-    """The audit lines, kept in memory."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    async def load_audit(self) -> list[str]:
-        return self.lines
-
-    async def append_audit(self, line: str) -> None:
-        self.lines.append(line)
 
 
 WARM = """

@@ -14,7 +14,8 @@ import yaml
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos import lab, lab_prometheus
+from tests import lab
+from tests.lab import prometheus as lab_prometheus
 
 pytestmark = pytest.mark.e2e
 

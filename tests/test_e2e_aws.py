@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from chaos import lab, lab_aws
+from tests import lab
+from tests.lab import aws as lab_aws
 
 pytestmark = pytest.mark.e2e
 CHANGE = "POST /2013-04-01/hostedzone/"  # ChangeResourceRecordSets, not the reads

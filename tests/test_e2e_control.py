@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos import lab
+from tests import lab
 
 pytestmark = pytest.mark.e2e
 
@@ -20,11 +20,6 @@ def with_alice(daemon, cfg: dict) -> dict:
     return cfg
 
 
-async def status(http, d) -> dict:
-    async with http.get(f"{d.api}/v1/status") as r:
-        return (await r.json())["services"]["webapp"]
-
-
 async def test_propose_mode_waits_for_approval_and_the_audit_names_who_approved(
     daemon, sides, http
 ):
@@ -34,7 +29,7 @@ async def test_propose_mode_waits_for_approval_and_the_audit_names_who_approved(
     await d.wait_for("side_ready", side="standby")
     await primary.down()
     await d.wait_for("transition", to="pending_approval")
-    proposal = (await status(http, d))["proposal"]
+    proposal = (await d.status())["proposal"]
     assert proposal["standby_ready"] and proposal["outage_seconds"] >= 1.0
     assert proposal["last_drill"] is None  # no drill has run on this service yet
     assert daemon.bind.answer() == [lab.PRIMARY_IP], "nothing moves before the approval"
@@ -58,7 +53,7 @@ async def test_a_rejected_proposal_keeps_traffic_on_the_primary(daemon, sides, h
     code = await d.command("reject", reason="a partition, not an outage")
     assert code == 202, "\n".join(d.raw[-30:])
     await d.wait_for("transition", to="blocked")
-    svc = await status(http, d)
+    svc = await d.status()
     assert (svc["state"], svc["blocked"]) == ("blocked", "rejected")
     await primary.up()
     await d.wait_for("transition", to="primary_active")
@@ -98,7 +93,7 @@ async def test_the_rpo_gate_holds_a_failover_until_replication_catches_up(daemon
     flag.touch()  # the replica catches up
     done = await d.wait_for("plan_done", timeout=30)
     assert done["result"] == "success" and daemon.bind.answer() == [lab.STANDBY_IP]
-    steps = {s["name"]: s for s in (await status(http, d))["last_failover"]["steps"]}
+    steps = {s["name"]: s for s in (await d.status())["last_failover"]["steps"]}
     assert "within 5s" in steps["rpo_gate"]["output"]
     assert done["rpo_seconds"] is not None and done["rpo_seconds"] < 5
 
@@ -111,7 +106,7 @@ async def test_a_timed_pause_survives_a_restart_and_resumes_on_time(daemon, side
     assert code == 0, err
     assert await d.stop() == 0
     d2 = await daemon.start()
-    svc = await status(http, d2)
+    svc = await d2.status()
     assert svc["state"] == "paused" and svc["paused_until"] is not None
     code, out, _ = await cli("status", "--api", d2.api)
     assert "left)" in out

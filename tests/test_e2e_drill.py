@@ -8,9 +8,9 @@ import aiohttp
 import dns.message
 import dns.query
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from chaos import lab, lab_kube
+from tests import lab
+from tests.lab import kube as lab_kube
 
 pytestmark = pytest.mark.e2e
 
@@ -52,19 +52,17 @@ async def test_a_readiness_drill_passes_and_leaves_everything_live_as_it_was(
         text = (tmp_path / "reports" / f"drill-{report['id']}.{ext}").read_text()
         assert "PASSED: readiness drill of webapp" in text
     assert "<svg" in (tmp_path / "reports" / f"drill-{report['id']}.html").read_text()
-    async with http.get(f"{d.api}/metrics") as r:
-        text = await r.text()
-    assert 'failoverd_drills_total{kind="readiness",outcome="passed",service="webapp"} 1.0' in text
+    passed = {"service": "webapp", "kind": "readiness", "outcome": "passed"}
+    assert await d.metric("failoverd_drills_total", **passed) == 1
 
     # a restart keeps the newest pass visible: FailoverdDrillOverdue reads it
     await d.stop()
     d2 = await daemon.start(cfg)
     await d2.wait_for("first_round")
-    async with http.get(f"{d2.api}/metrics") as r:
-        families = {f.name: f for f in text_string_to_metric_families(await r.text())}
-    last = families["failoverd_drill_last_success_timestamp_seconds"]
-    (sample,) = [s for s in last.samples if s.labels["service"] == "webapp"]
-    assert sample.value == pytest.approx(report["finished"])
+    last = await d2.metric(
+        "failoverd_drill_last_success_timestamp_seconds", service="webapp", kind="readiness"
+    )
+    assert last == pytest.approx(report["finished"])
 
 
 async def test_a_readiness_drill_with_stale_replication_fails_on_rpo(daemon, sides, tmp_path):

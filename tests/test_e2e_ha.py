@@ -2,7 +2,7 @@
 
 Two real `failoverd run` processes share a Lease and the state ConfigMaps in kmock's emulator.
 The emulator lacks what a real API server does with writes (PUT, resourceVersion, 409 on a
-stale one); chaos/lab_kube.py adds that in front of it and logs every Lease and ConfigMap
+stale one); tests/lab/kube.py adds that in front of it and logs every Lease and ConfigMap
 write with its epoch, so the tests can check that no two leaders ever overlapped. Each replica
 reaches the API server through its own BlackHole relay. Timings are shortened (lease 3 s,
 renew deadline 2 s, retry 500 ms) in client-go's ordering.
@@ -18,22 +18,10 @@ from typing import Any
 
 import pytest
 
-from chaos import lab
-from chaos.lab_ha import arbiter
+from tests import lab
+from tests.lab.ha import arbiter
 
 pytestmark = pytest.mark.e2e
-
-
-async def status(http, d: lab.Daemon) -> dict[str, Any]:
-    async with http.get(f"{d.api}/v1/status") as r:
-        return await r.json()
-
-
-async def leader_gauge(http, d: lab.Daemon) -> float:
-    async with http.get(f"{d.api}/metrics") as r:
-        text = await r.text()
-    (line,) = [x for x in text.splitlines() if x.startswith("failoverd_leader ")]
-    return float(line.split()[1])
 
 
 def warm(daemon, tmp_path: Path) -> dict[str, Any]:
@@ -60,10 +48,13 @@ async def test_one_leader_and_a_follower_that_finishes_the_failover_the_leader_d
         a, b = (r.daemon for r in arb.replicas)
         await a.start(wait_for="leading")
         await b.start()
-        assert (await status(http, a))["leader"] and not (await status(http, b))["leader"]
-        assert (await leader_gauge(http, a), await leader_gauge(http, b)) == (1.0, 0.0)
+        assert (await a.status(None))["leader"] and not (await b.status(None))["leader"]
+        assert (await a.metric("failoverd_leader"), await b.metric("failoverd_leader")) == (
+            1.0,
+            0.0,
+        )
         await b.wait_for("first_round")  # the follower probes too, and reports its own view
-        assert (await status(http, b))["lease"]["holder"] == "a"
+        assert (await b.status(None))["lease"]["holder"] == "a"
         code = await b.command("failover")
         assert code == 409, "a follower refuses commands (it names the leader)"
 
@@ -86,7 +77,7 @@ async def test_one_leader_and_a_follower_that_finishes_the_failover_the_leader_d
         assert not a.matching("plan_step_start", step="switch"), "only b ever switched"
         assert len(b.matching("plan_step_start", step="switch")) == 1, "the switch landed once"
         assert arb.epochs() and not arb.overlaps()
-        svc = (await status(http, b))["services"]["webapp"]
+        svc = (await b.status(None))["services"]["webapp"]
         assert (svc["state"], svc["active"]) == ("standby_active", "standby")
 
 
@@ -139,7 +130,7 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         assert await a.command("failover") == 202
         await a.wait_for("plan_done", kind="failover")
         await b.wait_for("leader_state", service="webapp", active="standby")
-        st = await status(http, b)
+        st = await b.status(None)
         svc = st["services"]["webapp"]
         assert (svc["state"], svc["active"]) == ("standby_active", "standby")
         assert svc["last_failover"]["trigger"] == "manual" and st["lease"]["state_read_at"]
@@ -150,7 +141,7 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         await b.signal(signal.SIGHUP)
         reloaded = await b.wait_for("reloaded")
         assert reloaded["changed"] == ["webapp"]
-        st = await status(http, b)
+        st = await b.status(None)
         assert not st["leader"] and st["services"]["webapp"]["observe_only"]
         asked = time.monotonic()
         await a.signal(signal.SIGTERM)
@@ -158,7 +149,7 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         assert leading["_t"] - asked <= 2.0, "the follower leads within 2 s of SIGTERM"
         assert await a.wait() == 0
         assert a.matching("leader_released")
-        st = await status(http, b)
+        st = await b.status(None)
         assert st["leader"] and not st["services"]["webapp"]["observe_only"]
         assert st["lease"] == {"identity": "b", "holder": "b", "epoch": 2}
         assert arb.cluster.lease()["spec"]["holderIdentity"] == "b"
@@ -180,7 +171,7 @@ async def test_a_takeover_retries_a_claim_the_api_server_failed_and_gives_the_le
         retries = b.matching("claim_retry")
         assert len(retries) == 3 and "etcdserver: request timed out" in retries[0]["error"]
         assert arb.cluster.failing_puts["configmaps", "b"] == 0
-        st = await status(http, b)
+        st = await b.status(None)
         assert st["leader"] and st["lease"]["epoch"] == 2
         # b stops; a comes back and meets an API server that fails every state write
         await b.signal(signal.SIGTERM)

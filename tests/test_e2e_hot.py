@@ -9,15 +9,9 @@ import time
 import aiohttp
 import pytest
 
-from chaos import lab
+from tests import lab
 
 pytestmark = pytest.mark.e2e
-
-
-async def status(http: aiohttp.ClientSession, d: lab.Daemon) -> dict:
-    async with http.get(f"{d.api}/v1/status") as r:
-        assert r.status == 200
-        return (await r.json())["services"]["webapp"]
 
 
 async def post(
@@ -34,23 +28,11 @@ async def post(
         return r.status, await r.json()
 
 
-async def metric(
-    http: aiohttp.ClientSession, d: lab.Daemon, name: str, **labels: str
-) -> float | None:
-    async with http.get(f"{d.api}/metrics") as r:
-        text = await r.text()
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return None
-
-
 async def test_hard_down_primary_moves_the_dns_answer_to_the_standby_in_time(daemon, sides, http):
     primary, _ = sides
     d = await daemon.start(interval="500ms", failure_threshold=3, recovery_threshold=2)
     await d.wait_for("side_ready", side="standby")
-    s = await status(http, d)
+    s = await d.status()
     assert (s["state"], s["active"]) == ("primary_active", "primary")
     assert daemon.bind.answer() == [lab.PRIMARY_IP]
     outage = time.monotonic()
@@ -59,15 +41,15 @@ async def test_hard_down_primary_moves_the_dns_answer_to_the_standby_in_time(dae
     assert done["result"] == "success"
     assert daemon.bind.answer() == [lab.STANDBY_IP]
     assert done["_t"] - outage <= 0.5 * 3 + 2.0
-    s = await status(http, d)
+    s = await d.status()
     assert (s["state"], s["active"]) == ("standby_active", "standby")
     assert s["last_failover"]["rto_seconds"] > 0
     assert [st["name"] for st in s["last_failover"]["steps"]] == ["switch", "verify"]
-    assert await metric(http, d, "failoverd_failovers_total", trigger="auto", result="success") == 1
-    assert await metric(http, d, "failoverd_last_failover_rto_seconds") == pytest.approx(
+    assert await d.metric("failoverd_failovers_total", trigger="auto", result="success") == 1
+    assert await d.metric("failoverd_last_failover_rto_seconds") == pytest.approx(
         s["last_failover"]["rto_seconds"]
     )
-    assert await metric(http, d, "failoverd_active_side", side="standby") == 1
+    assert await d.metric("failoverd_active_side", side="standby") == 1
 
 
 async def test_a_primary_failing_two_rounds_in_three_for_12s_causes_no_failover(
@@ -82,7 +64,7 @@ async def test_a_primary_failing_two_rounds_in_three_for_12s_causes_no_failover(
     assert d.matching("transition", to="primary_suspect"), "the flapping was seen"
     assert not d.matching("plan_start")
     assert daemon.bind.answer() == [lab.PRIMARY_IP]
-    assert (await status(http, d))["active"] == "primary"
+    assert (await d.status())["active"] == "primary"
 
 
 async def test_primary_and_standby_both_down_keeps_traffic_and_blocks(daemon, sides, http):
@@ -94,7 +76,7 @@ async def test_primary_and_standby_both_down_keeps_traffic_and_blocks(daemon, si
     blocked = await d.wait_for("transition", to="blocked")
     assert "standby is not ready" in blocked["reason"]
     await d.wait_for("notify", notify_event="blocked")
-    s = await status(http, d)
+    s = await d.status()
     assert (s["state"], s["active"], s["blocked"]) == ("blocked", "primary", "standby_not_ready")
     assert daemon.bind.answer() == [lab.PRIMARY_IP]
     assert not d.matching("plan_start")
@@ -112,7 +94,7 @@ async def test_after_sigkill_a_restarted_daemon_stays_on_the_standby_until_failb
     await primary.up()
     d2 = await daemon.start(interval="500ms", failure_threshold=3, recovery_threshold=2)
     await d2.wait_for("side_ready", side="primary")
-    s = await status(http, d2)
+    s = await d2.status()
     assert (s["state"], s["active"]) == ("standby_active", "standby")
     assert daemon.bind.answer() == [lab.STANDBY_IP]
     assert s["last_failover"]["kind"] == "failover", "the last failover survived the crash"
@@ -121,11 +103,9 @@ async def test_after_sigkill_a_restarted_daemon_stays_on_the_standby_until_failb
     done = await d2.wait_for("plan_done", kind="failback")
     assert done["result"] == "success"
     assert daemon.bind.answer() == [lab.PRIMARY_IP]
-    s = await status(http, d2)
+    s = await d2.status()
     assert (s["state"], s["active"]) == ("primary_active", "primary")
-    assert (
-        await metric(http, d2, "failoverd_failovers_total", trigger="manual", result="success") == 1
-    )
+    assert await d2.metric("failoverd_failovers_total", trigger="manual", result="success") == 1
 
 
 async def test_the_api_demands_the_token_and_answers_404_and_409(daemon, http, token):
@@ -141,12 +121,8 @@ async def test_the_api_demands_the_token_and_answers_404_and_409(daemon, http, t
     assert daemon.bind.answer() == [lab.STANDBY_IP]
     code, body = await post(http, d, "failover", token[0])
     assert code == 409 and "standby" in body["detail"]
-    assert (
-        await metric(http, d, "failoverd_failovers_total", trigger="manual", result="success") == 1
-    )
-    assert (
-        await metric(http, d, "failoverd_failovers_total", trigger="auto", result="success") == 0
-    )
+    assert await d.metric("failoverd_failovers_total", trigger="manual", result="success") == 1
+    assert await d.metric("failoverd_failovers_total", trigger="auto", result="success") == 0
     async with http.get(f"{d.api}/v1/events") as r:
         events = (await r.json())["events"]
     assert events[0]["to"] == "standby_active" and events[1]["to"] == "failing_over"
@@ -157,7 +133,7 @@ async def test_a_daemon_started_on_an_already_switched_record_adopts_it(daemon, 
     d = await daemon.start(interval="500ms")
     adopted = await d.wait_for("transition", to="standby_active")
     assert "adopting" in adopted["reason"]
-    assert (await status(http, d))["active"] == "standby"
+    assert (await d.status())["active"] == "standby"
     assert daemon.bind.answer() == [lab.STANDBY_IP]
 
 
@@ -191,7 +167,7 @@ async def test_a_key_the_server_refuses_blocks_with_the_servers_answer(
     await primary.down()
     done = await d.wait_for("plan_done")
     assert done["result"] == "failed"
-    s = await status(http, d)
+    s = await d.status()
     assert (s["state"], s["blocked"], s["active"]) == ("blocked", "plan_failed", "primary")
     switch = s["last_failover"]["steps"][0]
     assert switch["name"] == "switch" and switch["attempts"] == 1, "a refused key is not retried"

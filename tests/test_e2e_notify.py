@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from chaos import lab
+from tests import lab
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from chaos import lab, lab_kube
+from tests import lab
+from tests.lab import kube as lab_kube
 
 pytestmark = pytest.mark.e2e
 
@@ -27,11 +28,6 @@ def warm(daemon, **policy) -> dict:
 
 def sh(script: str) -> dict:
     return {"argv": ["sh", "-c", script], "timeout": "30s"}
-
-
-async def status(http, d) -> dict:
-    async with http.get(f"{d.api}/v1/status") as r:
-        return (await r.json())["services"]["webapp"]
 
 
 async def test_a_daemon_killed_during_prepare_finishes_the_failover_after_restart(
@@ -66,7 +62,7 @@ async def test_a_daemon_killed_during_prepare_finishes_the_failover_after_restar
     assert done["result"] == "success"
     assert daemon.bind.answer() == [lab.STANDBY_IP]
     assert fence_log.read_text().splitlines() == ["primary"], "fence ran exactly once"
-    svc = await status(http, d2)
+    svc = await d2.status()
     steps = {s["name"]: s for s in svc["last_failover"]["steps"]}
     assert list(steps) == ["fence", "prepare", "switch", "verify"]
     assert all(s["status"] == "done" and s["duration_seconds"] >= 0 for s in steps.values())
@@ -92,7 +88,7 @@ async def test_a_prepare_that_always_fails_blocks_after_bounded_retries(
     await primary.down()
     done = await d.wait_for("plan_done", kind="failover")
     assert done["result"] == "failed"
-    svc = await status(http, d)
+    svc = await d.status()
     assert (svc["state"], svc["blocked"], svc["active"]) == ("blocked", "plan_failed", "primary")
     prepare = svc["last_failover"]["steps"][0]
     assert (prepare["name"], prepare["status"], prepare["attempts"]) == ("prepare", "failed", 3)
@@ -140,7 +136,7 @@ async def test_warm_mode_scales_the_standby_up_fences_the_primary_and_failback_r
         assert sh_.replicas("webapp") == (3, 3), "the standby was scaled up and waited for"
         assert bj.replicas("webapp") == (0, 0), "the primary was fenced"
         assert daemon.bind.answer() == [lab.STANDBY_IP]
-        steps = (await status(http, d))["last_failover"]["steps"]
+        steps = (await d.status())["last_failover"]["steps"]
         assert [s["name"] for s in steps] == ["fence", "prepare", "switch", "verify"]
         assert steps[1]["duration_seconds"] >= 0.2, "prepare waited for the replicas to be ready"
 

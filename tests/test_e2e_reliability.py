@@ -14,14 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos import lab
+from tests import lab
 
 pytestmark = pytest.mark.e2e
-
-
-async def status(http, d) -> dict:
-    async with http.get(f"{d.api}/v1/status") as r:
-        return await r.json()
 
 
 async def test_a_reload_whose_switch_does_not_build_keeps_the_old_one_watching(daemon, sides, http):
@@ -88,7 +83,7 @@ async def test_45_services_whose_dns_server_is_silent_start_within_one_deadline(
         t0 = time.monotonic()
         d = await daemon.start(cfg)
         took = time.monotonic() - t0
-        services = (await status(http, d))["services"]
+        services = (await d.status(None))["services"]
     assert took < 10, f"start took {took:.1f}s (one at a time it was 45 x 2s)"
     assert {(s["state"], s["blocked"]) for s in services.values()} == {
         ("blocked", "switch_unknown")

@@ -9,13 +9,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-async def metric(http, d, name: str) -> float:
-    async with http.get(f"{d.api}/metrics") as r:
-        text = await r.text()
-    (line,) = [ln for ln in text.splitlines() if ln.startswith(name + "{") and 'job="db"' in ln]
-    return float(line.rsplit(" ", 1)[1])
-
-
 async def test_rpo_is_the_age_of_the_last_replication_success(daemon, sides, tmp_path, http):
     primary, _ = sides
     broken = tmp_path / "replica-broken"
@@ -32,16 +25,16 @@ async def test_rpo_is_the_age_of_the_last_replication_success(daemon, sides, tmp
     d = await daemon.start(cfg)
 
     await d.wait_for("replication_done", nth=2, job="db")
-    last_success = await metric(http, d, "failoverd_replication_last_success_timestamp_seconds")
+    last_success = await d.metric("failoverd_replication_last_success_timestamp_seconds", job="db")
     assert abs(time.time() - last_success) < 1.5
 
     broken.touch()
     first = await d.wait_for("replication_failed", job="db")
-    assert await metric(http, d, "failoverd_replication_failures_total") >= 1
+    assert await d.metric("failoverd_replication_failures_total", job="db") >= 1
     await d.wait_for("rpo_objective_exceeded", timeout=10)
     await d.wait_for("replication_failed", nth=4, job="db")
-    assert await metric(http, d, "failoverd_replication_failures_total") >= 4, "failures grow"
-    last_success = await metric(http, d, "failoverd_replication_last_success_timestamp_seconds")
+    assert await d.metric("failoverd_replication_failures_total", job="db") >= 4, "failures grow"
+    last_success = await d.metric("failoverd_replication_last_success_timestamp_seconds", job="db")
     async with http.get(f"{d.api}/v1/status") as r:
         repl = (await r.json())["services"]["webapp"]["replication"]
     assert repl["jobs"]["db"]["last_error"].startswith("sh exited 1")
@@ -57,15 +50,6 @@ async def test_rpo_is_the_age_of_the_last_replication_success(daemon, sides, tmp
     assert switch["name"] == "switch"
     assert lf["rpo_seconds"] == pytest.approx(switch["started"] - last_success, abs=1.0)
     assert lf["rpo_seconds"] >= 3.0 and lf["rpo_jobs"]["db"] == lf["rpo_seconds"]
-    assert await metric_plain(http, d, "failoverd_last_failover_rpo_seconds") == pytest.approx(
-        lf["rpo_seconds"]
-    )
+    assert await d.metric("failoverd_last_failover_rpo_seconds") == pytest.approx(lf["rpo_seconds"])
     # no copying from the old primary once traffic is on the standby
     await d.wait_for("replication_paused", job="db")
-
-
-async def metric_plain(http, d, name: str) -> float:
-    async with http.get(f"{d.api}/metrics") as r:
-        text = await r.text()
-    (line,) = [ln for ln in text.splitlines() if ln.startswith(name + "{")]
-    return float(line.rsplit(" ", 1)[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos import lab
+from tests import lab
 
 pytestmark = pytest.mark.e2e
 

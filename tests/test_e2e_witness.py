@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chaos import lab
-from tests.conftest import DaemonFactory
+from tests import lab
+from tests.lab import DaemonFactory
 
 pytestmark = pytest.mark.e2e
 WITNESS_ADDRESS = "127.0.0.2"

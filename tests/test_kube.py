@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from chaos import lab_kube
 from failoverd import config
 from failoverd.clients import kube
 from failoverd.clients.clusters import Clusters
 from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.probes.kubernetes import KubernetesProbe
+from tests.lab import kube as lab_kube
 
 
 @pytest.fixture

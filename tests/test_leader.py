@@ -1,7 +1,7 @@
 """The Lease loop and the state store against kmock's Kubernetes emulator.
 
 The emulator lacks what a real API server does with writes (resourceVersion, 409 on a stale
-one, PUT); chaos/lab_kube.py adds that in front of it, so the code path is the one a cluster
+one, PUT); tests/lab/kube.py adds that in front of it, so the code path is the one a cluster
 takes. Each candidate reaches the API server through its own `BlackHole` relay, so one of them
 can lose the API server while the other keeps it. Timings are short (lease 1.5 s, renew
 deadline 1 s, retry 0.2 s) with client-go's ordering.
@@ -19,7 +19,6 @@ import kmock
 import pytest
 import structlog
 
-from chaos import lab_kube
 from failoverd import config
 from failoverd.clients.clusters import Clusters
 from failoverd.clients.kube import Objects
@@ -27,6 +26,7 @@ from failoverd.ha.elector import Elector, LeaseLost
 from failoverd.kit.metrics import Metrics
 from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import ConfigMapStore, configmap_name
+from tests.lab import kube as lab_kube
 
 LE = config.LeaderElectionConfig(cluster="arbiter", namespace="failoverd", name="failoverd",
                                  lease_duration="1500ms", renew_deadline="1s", retry_period="200ms")  # fmt: skip

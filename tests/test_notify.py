@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import structlog
 
-from chaos import lab
-from chaos.lab import LOOPBACK
 from failoverd.kit.metrics import Metrics
 from failoverd.notify import Notice, Notifier, dedup_key, summary
 from failoverd.notify.sinks import PagerDuty, Slack, Webhook
 from failoverd.store import Store
+from tests import lab
+from tests.lab import LOOPBACK
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def alerts() -> list[dict]:
     return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
 
 
+@pytest.mark.system
 def test_the_alert_rules_pass_promtool_and_their_unit_tests():
     promtool = tool("promtool")
     check = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
@@ -75,6 +76,7 @@ def dashboard_metrics() -> set[str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.system
 async def test_a_running_daemons_metrics_pass_promtool_and_hold_every_dashboard_metric(
     daemon, sides, http
 ):
@@ -99,6 +101,7 @@ async def test_a_running_daemons_metrics_pass_promtool_and_hold_every_dashboard_
     assert not sorted(m for m in rule_metrics if m not in exposed)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("unit", ["failoverd.service", "failoverd-drill.service"])
 def test_the_systemd_unit_is_hardened(unit):
     analyze = tool("systemd-analyze")

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from chaos import lab
 from failoverd import config, probes
 from failoverd.clients.clusters import Clusters
 from failoverd.probes import http as http_probe
+from tests import lab
 
 
 def spec(**kind: dict) -> config.ProbeSpec:

@@ -8,7 +8,6 @@ import kmock
 import pytest
 import structlog
 
-from chaos import lab_aws, lab_kube
 from failoverd import config
 from failoverd.clients import kube
 from failoverd.clients.clusters import Clusters
@@ -22,6 +21,8 @@ from failoverd.replication.kubernetes import HASH_ANNOTATION, OWNER_LABEL, Kuber
 from failoverd.replication.s3_snapshot import S3Snapshot
 from failoverd.replication.scheduler import Scheduler
 from failoverd.traffic import build
+from tests.lab import aws as lab_aws
+from tests.lab import kube as lab_kube
 
 
 def scheduler(jobs, every="1s", timeout=None, clock=None, **kw) -> Scheduler:

@@ -19,6 +19,7 @@ from failoverd.runtime.probing import BoundProbe
 from failoverd.runtime.service import ServiceRunner
 from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import ServiceRecord
+from tests.lab.fakes import MemoryStore, MemorySwitch
 
 pytestmark = pytest.mark.looptime
 
@@ -47,35 +48,6 @@ class Health:
         return BoundProbe(f"fake-{side}", look, 1.0, cluster=False)
 
 
-class MemorySwitch:
-    """A traffic switch in memory; `fail_after_write` lands the write, then raises."""
-
-    switch_timeout = 1.0
-
-    def __init__(self, at: Side = "primary") -> None:
-        self.at: Side | None = at
-        self.writes: list[Side] = []
-        self.fail_after_write: Exception | None = None
-        self.fail_verify: Exception | None = None
-
-    async def current(self) -> Side | None:
-        return self.at
-
-    async def switch(self, side: Side) -> None:
-        self.writes.append(side)
-        self.at = side
-        if self.fail_after_write is not None:
-            raise self.fail_after_write
-
-    async def verify(self, side: Side) -> None:
-        if self.fail_verify is not None:
-            raise self.fail_verify
-        assert self.at == side
-
-    def describe(self, side: Side) -> str:
-        return f"memory -> {side}"
-
-
 def make_runner(switch: MemorySwitch, health: Health, record: ServiceRecord | None = None):
     cfg = config.ServiceConfig.model_validate(SERVICE)
     record = record or ServiceRecord()
@@ -89,19 +61,6 @@ def make_runner(switch: MemorySwitch, health: Health, record: ServiceRecord | No
         log=log, clock=clock,
     )  # fmt: skip
     return runner, record, store.saves
-
-
-class MemoryStore:
-    """Records what was saved (the state of each save); `broken` makes saves fail like a full disk."""
-
-    def __init__(self) -> None:
-        self.saves: list[State] = []
-        self.broken: OSError | None = None
-
-    async def save(self, name: str, record: ServiceRecord) -> None:
-        if self.broken is not None:
-            raise self.broken
-        self.saves.append(record.machine.state)
 
 
 async def settle(runner: ServiceRunner) -> None:

@@ -9,7 +9,6 @@ import json
 import kmock
 import pytest
 
-from chaos import lab_aws, lab_kube
 from failoverd import config
 from failoverd.clients.clusters import Clusters
 from failoverd.kit.clock import LoopClock
@@ -19,6 +18,8 @@ from failoverd.plans.runner import PlanRecord, Step
 from failoverd.plans.steps import StepBook
 from failoverd.replication import snapshots
 from failoverd.traffic import build
+from tests.lab import aws as lab_aws
+from tests.lab import kube as lab_kube
 
 OBJECTS = [
     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "default",

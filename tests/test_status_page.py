@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from chaos import lab
+from tests import lab
 
 pytestmark = pytest.mark.e2e
 

@@ -8,24 +8,17 @@ import os
 import pytest
 import structlog
 
-from failoverd.machine import Blocked, ServiceState, StartPlan, State
+from failoverd.machine import Blocked, ServiceState, State
 from failoverd.store import (
     SCHEMA_VERSION,
     Event,
     JobRecord,
-    PlanRecord,
     ServiceRecord,
-    Step,
     Store,
     StoreError,
 )
 from failoverd.store.audit import AuditLog
-
-
-def a_plan(plan_id: str) -> PlanRecord:
-    action = StartPlan("failover", "auto", "standby", "primary down", outage_started=5.0)
-    return PlanRecord(**{**PlanRecord.new(action, [Step("switch"), Step("verify")], 9.0).__dict__,
-                         "id": plan_id})  # fmt: skip
+from tests.lab.fakes import a_plan
 
 
 def an_event(n: int) -> Event:

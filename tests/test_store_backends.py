@@ -4,7 +4,7 @@ Each test runs twice, once per backend, through the one interface the daemon use
 (store.base.StateStore): what one process saved, the next one reads back; the outbox and the
 audit trail survive; and a second writer never writes beside the first (the file is locked;
 the ConfigMaps are fenced by the lease epoch). The ConfigMaps live in kmock's emulator, with
-the resourceVersion checks a real API server makes added in front of it (chaos/lab_kube.py).
+the resourceVersion checks a real API server makes added in front of it (tests/lab/kube.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from chaos import lab_kube
 from failoverd import config
 from failoverd.clients.clusters import Clusters
 from failoverd.clients.kube import Objects
@@ -31,7 +30,8 @@ from failoverd.store import (
     codec,
 )
 from failoverd.store.kubernetes import MAX_BYTES, ConfigMapStore, configmap_name
-from tests.test_store import a_plan
+from tests.lab import kube as lab_kube
+from tests.lab.fakes import a_plan
 
 
 @contextlib.asynccontextmanager

@@ -5,11 +5,12 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from chaos import lab, lab_aws
 from failoverd import config
 from failoverd.clients import aws
 from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.traffic import build
+from tests import lab
+from tests.lab import aws as lab_aws
 
 
 def route53_switch(zone_id: str, **extra):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chaos import lab
 from failoverd import config
 from failoverd.kit.errors import PermanentError, TransientError
 from failoverd.traffic import build, side_of
+from tests import lab
 
 
 def switch_for(bind: lab.Bind, secret_file: str | None = None, **extra):

@@ -17,7 +17,7 @@ import aiohttp
 import boto3
 from aiohttp import web
 
-from chaos.lab import LOOPBACK, PRIMARY_IP, RECORD, STANDBY_IP, free_port
+from tests.lab import LOOPBACK, PRIMARY_IP, RECORD, STANDBY_IP, free_port
 
 REGION = "us-east-1"
 CREDENTIALS = {

@@ -35,6 +35,7 @@ import dns.tsig
 import dns.update
 import yaml
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 LOOPBACK = "127.0.0.1"
 ZONE = "example.test."
@@ -461,6 +462,24 @@ class Daemon:
             )
         return hits[0]
 
+    async def status(self, service: str | None = "webapp") -> dict[str, Any]:
+        """GET /v1/status: one service's entry, or the whole answer (service=None)."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.api}/v1/status") as r:
+            assert r.status == 200, await r.text()
+            answer: dict[str, Any] = await r.json()
+        return answer if service is None else answer["services"][service]
+
+    async def metric(self, name: str, **labels: str) -> float | None:
+        """A sample of /metrics (read with prometheus_client's parser) whose labels include
+        these; None when there is none."""
+        async with aiohttp.ClientSession() as http, http.get(f"{self.api}/metrics") as r:
+            text = await r.text()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and labels.items() <= sample.labels.items():
+                    return float(sample.value)
+        return None
+
     async def command(self, verb: str, service: str = "webapp", reason: str = "lab") -> int:
         """POST an operator command with this daemon's token; the HTTP status."""
         url = f"{self.api}/v1/services/{service}/{verb}"
@@ -637,3 +656,31 @@ async def receivers(n: int = 1) -> AsyncIterator[list[Receiver]]:
         for rec, runner in started:
             rec.release.set()
             await runner.cleanup()
+
+
+class DaemonFactory:
+    """Writes a hot-mode config for the lab and runs `failoverd run` on it."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        bind: Bind,
+        sides: tuple[Backend, Backend],
+        token: tuple[str, Path],
+    ) -> None:
+        self.tmp_path, self.bind, self.sides, self.token = tmp_path, bind, sides, token
+        self.api_port = free_port()
+        self.started: list[Daemon] = []
+        self.config_path = tmp_path / "failoverd.yaml"
+
+    def config(self, **policy: Any) -> dict[str, object]:
+        return hot_config(
+            self.bind, *self.sides, self.tmp_path, self.api_port, self.token[1], **policy
+        )
+
+    async def start(self, config: dict[str, object] | None = None, **policy: Any) -> Daemon:
+        write_config(self.config_path, config or self.config(**policy))
+        d = Daemon(self.config_path, self.api_port, self.token[0])
+        self.started.append(d)
+        await d.start()
+        return d

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos import lab, lab_kube
+from tests import lab
+from tests.lab import kube as lab_kube
 
 QUICK_LEASE = {"lease_duration": "3s", "renew_deadline": "2s", "retry_period": "500ms"}
 

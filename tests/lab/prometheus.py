@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import aiohttp
 import yaml
 
-from chaos.lab import LOOPBACK, free_port
+from tests.lab import LOOPBACK, free_port
 
-RULES = Path(__file__).resolve().parent.parent / "config" / "prometheus" / "failoverd-rules.yaml"
+RULES = Path(__file__).resolve().parents[2] / "config" / "prometheus" / "failoverd-rules.yaml"
 T = TypeVar("T")
 
 
