@@ -58,8 +58,18 @@ async def bench(outages: int, interval: str, threshold: int, background: int = 0
     try:
         async with lab.backends(2) as (primary, standby):
             api_port = lab.free_port()
-            cfg = lab.hot_config(bind, primary, standby, tmp, api_port, token, interval=interval,
-                                 failure_threshold=threshold, recovery_threshold=2, hold_down="0s")  # fmt: skip
+            cfg = lab.hot_config(
+                bind,
+                primary,
+                standby,
+                tmp,
+                api_port,
+                token,
+                interval=interval,
+                failure_threshold=threshold,
+                recovery_threshold=2,
+                hold_down="0s",
+            )
             if background:
                 (tmp / "bg").mkdir()
                 cfg["services"] |= daemon_config(tmp / "bg", bind, sink, background, "2s")[
@@ -92,16 +102,29 @@ async def bench(outages: int, interval: str, threshold: int, background: int = 0
         await sink.stop()
         bind.stop()
     summary = {
-        "outages": outages, "interval": interval, "failure_threshold": threshold,
+        "outages": outages,
+        "interval": interval,
+        "failure_threshold": threshold,
         "background_services": background,
-        "outage_to_verified_switch_seconds": {"p50": pct(to_done, 0.5), "p99": pct(to_done, 0.99),
-                                              "max": max(to_done)},
-        "outage_to_dns_seconds": {"p50": pct(to_dns, 0.5), "p99": pct(to_dns, 0.99),
-                                  "mean": statistics.mean(to_dns), "max": max(to_dns)},
-        "daemon_part_seconds": {"p50": pct(own, 0.5), "p99": pct(own, 0.99),
-                                "mean": statistics.mean(own), "max": max(own)},
+        "outage_to_verified_switch_seconds": {
+            "p50": pct(to_done, 0.5),
+            "p99": pct(to_done, 0.99),
+            "max": max(to_done),
+        },
+        "outage_to_dns_seconds": {
+            "p50": pct(to_dns, 0.5),
+            "p99": pct(to_dns, 0.99),
+            "mean": statistics.mean(to_dns),
+            "max": max(to_dns),
+        },
+        "daemon_part_seconds": {
+            "p50": pct(own, 0.5),
+            "p99": pct(own, 0.99),
+            "mean": statistics.mean(own),
+            "max": max(own),
+        },
         "samples": {"outage_to_dns": to_dns, "daemon_part": own},
-    }  # fmt: skip
+    }
     return summary
 
 

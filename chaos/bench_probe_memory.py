@@ -46,24 +46,36 @@ async def main(count: int) -> list[dict[str, Any]]:
         "https, system CAs": {},
         "https, ca_file": {"ca_file": str(ca)},
         "https, verify_tls false": {"verify_tls": False},
-    }  # fmt: skip
+    }
     rows = []
     async with aiohttp.ClientSession() as session:
         ctx = probes.ProbeContext(session, Clusters({}))
         kept = []
         for kind, extra in kinds.items():
             scheme = "http" if kind == "http" else "https"
-            specs = [config.ProbeSpec.model_validate(
-                {"http": {"url": f"{scheme}://svc{i}.example.test/healthz", **extra}}) for i in range(count)]  # fmt: skip
+            specs = [
+                config.ProbeSpec.model_validate(
+                    {"http": {"url": f"{scheme}://svc{i}.example.test/healthz", **extra}}
+                )
+                for i in range(count)
+            ]
             before, t0 = rss_mb(), time.perf_counter()
             kept += [probes.build(s, ctx) for s in specs]
             grew = rss_mb() - before
-            rows.append({"kind": kind, "probes": count, "rss_mb": round(grew, 1),
-                         "kb_per_probe": round(grew * 1024 / count, 1),
-                         "build_seconds": round(time.perf_counter() - t0, 3)})  # fmt: skip
+            rows.append(
+                {
+                    "kind": kind,
+                    "probes": count,
+                    "rss_mb": round(grew, 1),
+                    "kb_per_probe": round(grew * 1024 / count, 1),
+                    "build_seconds": round(time.perf_counter() - t0, 3),
+                }
+            )
     for r in rows:
-        print(f"{r['kind']:26s} {r['probes']} probes: +{r['rss_mb']:6.1f} MB "
-              f"({r['kb_per_probe']} KB each), built in {r['build_seconds']} s")  # fmt: skip
+        print(
+            f"{r['kind']:26s} {r['probes']} probes: +{r['rss_mb']:6.1f} MB "
+            f"({r['kb_per_probe']} KB each), built in {r['build_seconds']} s"
+        )
     return rows
 
 

@@ -146,9 +146,17 @@ def daemon_config(
     token.write_text("bench")
 
     def traffic(i: int) -> dict[str, Any]:  # each service its own record (no two on one)
-        return {"rfc2136": {"server": bind.server, "zone": lab.ZONE, "name": f"svc{i:04}.{lab.ZONE}",
-                            "ttl": 5, "primary": [lab.PRIMARY_IP], "standby": [lab.STANDBY_IP],
-                            "tsig": {"name": lab.KEY_NAME, "secret_file": str(bind.key_file)}}}  # fmt: skip
+        return {
+            "rfc2136": {
+                "server": bind.server,
+                "zone": lab.ZONE,
+                "name": f"svc{i:04}.{lab.ZONE}",
+                "ttl": 5,
+                "primary": [lab.PRIMARY_IP],
+                "standby": [lab.STANDBY_IP],
+                "tsig": {"name": lab.KEY_NAME, "secret_file": str(bind.key_file)},
+            }
+        }
 
     return {
         "api": {"listen": f"{lab.LOOPBACK}:{lab.free_port()}", "token_file": str(token)},
@@ -189,9 +197,12 @@ async def blackbox(tmp: Path) -> tuple[asyncio.subprocess.Process, int]:
     (tmp / "blackbox.yml").write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 1s\n")
     port = lab.free_port()
     proc = await asyncio.create_subprocess_exec(
-        exe, f"--config.file={tmp / 'blackbox.yml'}", f"--web.listen-address={lab.LOOPBACK}:{port}",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        exe,
+        f"--config.file={tmp / 'blackbox.yml'}",
+        f"--web.listen-address={lab.LOOPBACK}:{port}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     async with aiohttp.ClientSession() as s:
         for _ in range(100):
             try:
@@ -251,12 +262,14 @@ async def bench_probes(services: int, seconds: float, warmup: float) -> dict[str
             probes = sink.count(src, t0, t1)
             jit = sink.jitter(src, t0, t1, 1.0)
             out[name] = {
-                "probes": probes, "probes_per_second": round(probes / (t1 - t0), 1),
+                "probes": probes,
+                "probes_per_second": round(probes / (t1 - t0), 1),
                 "cpu_seconds": round(cpu1[name] - cpu0[name], 3),
                 "cpu_ms_per_probe": round((cpu1[name] - cpu0[name]) / max(probes, 1) * 1000, 4),
                 "rss_mb": round(rss_mb(pid), 1),
-                "jitter_p50_ms": round(pct(jit, 0.5) * 1000, 2), "jitter_p99_ms": round(pct(jit, 0.99) * 1000, 2),
-            }  # fmt: skip
+                "jitter_p50_ms": round(pct(jit, 0.5) * 1000, 2),
+                "jitter_p99_ms": round(pct(jit, 0.99) * 1000, 2),
+            }
         out["cpu_ratio_failoverd_to_blackbox"] = round(
             out["failoverd"]["cpu_ms_per_probe"] / out["blackbox_exporter"]["cpu_ms_per_probe"], 3
         )
@@ -293,12 +306,22 @@ async def bench_scale(sizes: list[int], seconds: float, warmup: float) -> dict[s
             seen = await sink.stats("failoverd", t0, t1, 2.0)
             probes, jit = seen["count"], seen["jitter"]
             async with aiohttp.ClientSession() as http, http.get(f"{d.api}/metrics") as r:
-                failing = sum(1 for line in (await r.text()).splitlines()
-                              if line.startswith("failoverd_probe_up{") and line.endswith(" 0.0"))  # fmt: skip
-            row = {"probes_failing_at_end": failing, "probes_expected_per_second": n,"services": n, "probes_per_second": round(probes / (t1 - t0), 1),
-                   "cpu_seconds_per_second": round((c1 - c0) / (t1 - t0), 3), "rss_mb": round(rss_mb(d.proc.pid), 1),
-                   "cpu_ms_per_probe": round((c1 - c0) / max(probes, 1) * 1000, 4),
-                   "jitter_p99_ms": round(pct(jit, 0.99) * 1000, 1), "startup_seconds": round(startup, 2)}  # fmt: skip
+                failing = sum(
+                    1
+                    for line in (await r.text()).splitlines()
+                    if line.startswith("failoverd_probe_up{") and line.endswith(" 0.0")
+                )
+            row = {
+                "probes_failing_at_end": failing,
+                "probes_expected_per_second": n,
+                "services": n,
+                "probes_per_second": round(probes / (t1 - t0), 1),
+                "cpu_seconds_per_second": round((c1 - c0) / (t1 - t0), 3),
+                "rss_mb": round(rss_mb(d.proc.pid), 1),
+                "cpu_ms_per_probe": round((c1 - c0) / max(probes, 1) * 1000, 4),
+                "jitter_p99_ms": round(pct(jit, 0.99) * 1000, 1),
+                "startup_seconds": round(startup, 2),
+            }
             print(json.dumps(row), flush=True)
             rows.append(row)
             await d.kill()
@@ -317,8 +340,12 @@ def plot_probes(result: dict[str, Any], path: Path) -> None:
 
     names = ["failoverd", "blackbox_exporter"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, key, label in zip(axes, ("cpu_ms_per_probe", "rss_mb", "jitter_p99_ms"),
-                              ("CPU ms per probe", "RSS MB", "p99 interval jitter ms"), strict=True):  # fmt: skip
+    for ax, key, label in zip(
+        axes,
+        ("cpu_ms_per_probe", "rss_mb", "jitter_p99_ms"),
+        ("CPU ms per probe", "RSS MB", "p99 interval jitter ms"),
+        strict=True,
+    ):
         ax.bar(names, [result[n][key] for n in names], color=["#3b6ea8", "#a0a0a0"])
         ax.set_title(label)
     fig.suptitle(f"{result['services']} services x 2 sides, 1 probe/s each, same run")

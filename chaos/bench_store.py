@@ -30,12 +30,23 @@ from failoverd.store import Event, PlanRecord, ServiceRecord, Step, Store, codec
 
 def full_record() -> ServiceRecord:
     rec = ServiceRecord()
-    plan = PlanRecord.new(StartPlan("failover", "auto", "standby", "bench", 0.0),
-                          [Step("fence"), Step("prepare"), Step("switch"), Step("verify")], 1.0)  # fmt: skip
+    plan = PlanRecord.new(
+        StartPlan("failover", "auto", "standby", "bench", 0.0),
+        [Step("fence"), Step("prepare"), Step("switch"), Step("verify")],
+        1.0,
+    )
     rec.last_failover = plan
     for i in range(200):
-        rec.add_event(Event(float(i), "svc", "primary_active", "primary_suspect", "primary",
-                            f"primary failed {i} of 3 rounds"))  # fmt: skip
+        rec.add_event(
+            Event(
+                float(i),
+                "svc",
+                "primary_active",
+                "primary_suspect",
+                "primary",
+                f"primary failed {i} of 3 rounds",
+            )
+        )
     return rec
 
 
@@ -89,9 +100,11 @@ async def main_async(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="failoverd-bench-store-", dir=args.dir))
     rows = [await measure(n, args.saves, tmp) for n in args.sizes]
     for r in rows:
-        print(f"{r['services']:>5} services: one transition's save p50 {r['save_p50_ms']} ms, "
-              f"p99 {r['save_p99_ms']} ms (event loop p99 {r['event_loop_p99_ms']} ms); "
-              f"the whole-file save of 0.1: {r['whole_file_p50_ms']} ms")  # fmt: skip
+        print(
+            f"{r['services']:>5} services: one transition's save p50 {r['save_p50_ms']} ms, "
+            f"p99 {r['save_p99_ms']} ms (event loop p99 {r['event_loop_p99_ms']} ms); "
+            f"the whole-file save of 0.1: {r['whole_file_p50_ms']} ms"
+        )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "bench_store.json").write_text(json.dumps(rows, indent=2))

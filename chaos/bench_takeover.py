@@ -37,8 +37,7 @@ async def one(tmp: Path, bind: lab.Bind, way: str, lease: dict[str, str]) -> flo
     token = tmp / "token"
     token.write_text("bench-token")
     async with lab.backends(2) as (primary, standby):
-        base = lab.hot_config(bind, primary, standby, tmp, lab.free_port(), token,
-                              interval="500ms")  # fmt: skip
+        base = lab.hot_config(bind, primary, standby, tmp, lab.free_port(), token, interval="500ms")
         async with lab_ha.arbiter(tmp, base, "bench-token", lease=lease) as arb:
             a, b = (r.daemon for r in arb.replicas)
             await a.start(wait_for="leading")
@@ -67,23 +66,27 @@ async def bench(runs: int, lease: dict[str, str]) -> dict[str, dict[str, float]]
                 tmp.mkdir()
                 seen.append(await one(tmp, bind, way, lease))
                 print(f"{way} {i + 1}/{runs}: {seen[-1]:.3f}s", flush=True)
-            out[way] = {"p50": round(pct(seen, 0.5), 3), "p99": round(pct(seen, 0.99), 3),
-                        "max": round(max(seen), 3), "runs": runs}  # fmt: skip
+            out[way] = {
+                "p50": round(pct(seen, 0.5), 3),
+                "p99": round(pct(seen, 0.99), 3),
+                "max": round(max(seen), 3),
+                "runs": runs,
+            }
     finally:
         bind.stop()
     return out
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--lease", default="15s")
     ap.add_argument("--renew", default="10s")
     ap.add_argument("--retry", default="2s")
     args = ap.parse_args()
-    lease = {"lease_duration": args.lease, "renew_deadline": args.renew,
-             "retry_period": args.retry}  # fmt: skip
+    lease = {"lease_duration": args.lease, "renew_deadline": args.renew, "retry_period": args.retry}
     result = {"lease": lease, **asyncio.run(bench(args.runs, lease))}
     path = Path(__file__).parent / "results" / "bench_takeover.json"
     path.parent.mkdir(exist_ok=True)

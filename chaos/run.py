@@ -117,8 +117,15 @@ class Run:
             "standby": probes(standby, self.probe_timeout),
         }
         if self.witness is not None:
-            svc["probes"]["primary"].append({"witness": {
-                "name": "bastion", "api": self.witness.api, "timeout": self.probe_timeout}})  # fmt: skip
+            svc["probes"]["primary"].append(
+                {
+                    "witness": {
+                        "name": "bastion",
+                        "api": self.witness.api,
+                        "timeout": self.probe_timeout,
+                    }
+                }
+            )
         if self.kubeconfig is not None:
             cfg["clusters"] = {
                 c: {"kubeconfig": str(self.kubeconfig), "context": c}
@@ -137,13 +144,22 @@ class Run:
     async def start_witness(self, primary: lab.Backend, standby: lab.Backend) -> lab.Daemon:
         """A second, observe-only failoverd probing the sides on 127.0.0.2."""
         port = lab.free_port()
-        svc = {"primary": "beijing", "standby": "shanghai",
-               "probes": {"primary": probes(primary, self.probe_timeout, WITNESS_ADDRESS),
-                          "standby": probes(standby, self.probe_timeout, WITNESS_ADDRESS)},
-               "policy": dict(self.policy)}  # fmt: skip
-        cfg = {"api": {"listen": f"{lab.LOOPBACK}:{port}"}, "log": {"format": "json"},
-               "state": {"path": str(self.tmp / "witness" / "state.json")},
-               "observe_only": True, "services": {"webapp": svc}}  # fmt: skip
+        svc = {
+            "primary": "beijing",
+            "standby": "shanghai",
+            "probes": {
+                "primary": probes(primary, self.probe_timeout, WITNESS_ADDRESS),
+                "standby": probes(standby, self.probe_timeout, WITNESS_ADDRESS),
+            },
+            "policy": dict(self.policy),
+        }
+        cfg = {
+            "api": {"listen": f"{lab.LOOPBACK}:{port}"},
+            "log": {"format": "json"},
+            "state": {"path": str(self.tmp / "witness" / "state.json")},
+            "observe_only": True,
+            "services": {"webapp": svc},
+        }
         w = lab.Daemon(lab.write_config(self.tmp / "witness.yaml", cfg), port, "chaos")
         await w.start()
         return w
@@ -178,8 +194,11 @@ class Run:
             return await self._execute()
         fs = self.tmp / "statefs"
         fs.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.sc['state_fs']}", "tmpfs",
-                        str(fs)], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={self.sc['state_fs']}", "tmpfs", str(fs)],
+            check=True,
+            capture_output=True,
+        )
         self.state_dir = fs
         try:
             return await self._execute()
@@ -203,8 +222,9 @@ class Run:
                         await self.leader_step(step["leader"])
                     elif "wait" in step:
                         fields = {k: v for k, v in step.items() if k not in ("wait", "timeout")}
-                        await arb.first(step["wait"], parse_duration(step.get("timeout", "60s")),
-                                        **fields)  # fmt: skip
+                        await arb.first(
+                            step["wait"], parse_duration(step.get("timeout", "60s")), **fields
+                        )
                     else:
                         await self.step(step, a, primary, standby, self.tmp / "a.yaml")
                 holder = arb.replica(arb.holder()).daemon
@@ -336,8 +356,15 @@ class Run:
         elif what == "second":
             second = lab.Daemon(path, lab.free_port(), "chaos")
             second.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "failoverd", "run", "-c", str(path),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+                sys.executable,
+                "-m",
+                "failoverd",
+                "run",
+                "-c",
+                str(path),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
             _, err = await asyncio.wait_for(second.proc.communicate(), 30)
             self.second_exit = second.proc.returncode
             self.notes.append(err.decode().strip().splitlines()[-1] if err else "")
@@ -365,8 +392,7 @@ class Run:
         threshold = int(self.policy.get("failure_threshold", DEFAULTS["failure_threshold"]))
         timeout = parse_duration(self.probe_timeout)
         fast = self.policy.get("suspect_interval")
-        rounds = (interval + (threshold - 1) * parse_duration(fast) if fast
-                  else interval * threshold)  # fmt: skip
+        rounds = interval + (threshold - 1) * parse_duration(fast) if fast else interval * threshold
         limit = rounds + timeout if within == "policy" else float(within)
         # the decision's time as the daemon logged it (not when the line reached us through the
         # pipe: a busy lab loop would add its lag); the mark's wall time beside it
@@ -471,8 +497,14 @@ class Run:
             else str(answer)
         )
         failures: list[str] = list(self.step_failures)
-        measured: dict[str, Any] = {"failovers": len(done), "failover_plans_started": len(plans), "state": status["state"],
-                                    "active": status["active"], "dns": dns_side, "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+        measured: dict[str, Any] = {
+            "failovers": len(done),
+            "failover_plans_started": len(plans),
+            "state": status["state"],
+            "active": status["active"],
+            "dns": dns_side,
+            "seconds": round(time.monotonic() - started, 1),
+        }
         for key in ("failovers", "state", "active", "dns"):
             if key in exp and measured[key] != exp[key]:
                 failures.append(f"{key} is {measured[key]!r}, expected {exp[key]!r}")
@@ -503,8 +535,14 @@ class Run:
             within = exp.get("takeover_within")
             if within is not None and (self.takeover is None or self.takeover > float(within)):
                 failures.append(f"takeover took {self.takeover}s, limit {within}s")
-        return {"name": self.sc["name"], "verdict": "FAIL" if failures else "PASS", "failures": failures,
-                "measured": measured, "notes": self.notes, "policy": self.policy}  # fmt: skip
+        return {
+            "name": self.sc["name"],
+            "verdict": "FAIL" if failures else "PASS",
+            "failures": failures,
+            "measured": measured,
+            "notes": self.notes,
+            "policy": self.policy,
+        }
 
 
 def verdict_line(result: dict[str, Any]) -> str:
@@ -539,8 +577,13 @@ async def main_async(args: argparse.Namespace) -> int:
             try:
                 result = await Run(sc, bind, args.quick, run_dir).execute()
             except (AssertionError, TimeoutError) as e:
-                result = {"name": sc["name"], "verdict": "FAIL", "failures": [" / ".join(str(e).splitlines()[:4])],
-                          "measured": {"failovers": "?", "state": "?", "dns": "?", "seconds": "?"}, "notes": []}  # fmt: skip
+                result = {
+                    "name": sc["name"],
+                    "verdict": "FAIL",
+                    "failures": [" / ".join(str(e).splitlines()[:4])],
+                    "measured": {"failovers": "?", "state": "?", "dns": "?", "seconds": "?"},
+                    "notes": [],
+                }
             (args.results / f"{sc['name']}.json").write_text(json.dumps(result, indent=2))
             print(verdict_line(result), flush=True)
             failed += result["verdict"] != "PASS"

@@ -54,8 +54,15 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
-                backlog=4096, handle_signals=True)  # fmt: skip
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        access_log=None,
+        print=None,
+        backlog=4096,
+        handle_signals=True,
+    )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,11 @@ async def api() -> AsyncIterator[tuple[str, FakeControl, aiohttp.ClientSession]]
     control = FakeControl()
     port = free_port()
     app = make_app(
-        control, Metrics(), lambda: {"alice": SecretStr(TOKEN), "ci": SecretStr("ci-token")},
+        control,
+        Metrics(),
+        lambda: {"alice": SecretStr(TOKEN), "ci": SecretStr("ci-token")},
         lambda: ["failoverd.example"],
-    )  # fmt: skip
+    )
     server = ApiServer(app, "127.0.0.1", port)
     await server.start()
     try:
@@ -242,8 +244,11 @@ async def test_notify_test_needs_the_token_and_returns_each_sinks_answer(api):
 
 async def test_the_audit_names_the_token_that_acted_and_the_client(api):
     url, control, http = api
-    async with http.post(f"{url}/v1/services/web/pause", headers={"Authorization": "Bearer ci-token"},
-                         json={"reason": "deploy", "for": "2h"}) as r:  # fmt: skip
+    async with http.post(
+        f"{url}/v1/services/web/pause",
+        headers={"Authorization": "Bearer ci-token"},
+        json={"reason": "deploy", "for": "2h"},
+    ) as r:
         assert r.status == 202 and "until" in (await r.json())["detail"]
     (cmd,) = control.commands
     assert (cmd.who, cmd.client, cmd.pause_for) == ("ci", "127.0.0.1", 7200.0)

@@ -151,11 +151,18 @@ def test_leader_election_and_state_in_the_cluster_come_together_or_not_at_all():
     )
     (err,) = errors(doc + arb + "leader_election: {cluster: arb, renew_deadline: 30s}\n")
     assert "retry_period < renew_deadline < lease_duration" in err
-    (err,) = errors(doc.replace("{cluster: arb}", "{cluster: nowhere}") + arb
-                    + "leader_election: {cluster: arb}\n")  # fmt: skip
+    (err,) = errors(
+        doc.replace("{cluster: arb}", "{cluster: nowhere}")
+        + arb
+        + "leader_election: {cluster: arb}\n"
+    )
     assert "nowhere" in err and "not defined under clusters" in err
-    errs = errors(GOOD + arb + "state: {path: /x, kubernetes: {cluster: arb}}\n"
-                  + "leader_election: {cluster: arb}\n")  # fmt: skip
+    errs = errors(
+        GOOD
+        + arb
+        + "state: {path: /x, kubernetes: {cluster: arb}}\n"
+        + "leader_election: {cluster: arb}\n"
+    )
     assert any("f.yaml:" in e and "exactly one of path" in e for e in errs)
     assert "nowhere" in err and "not defined under clusters" in err
 

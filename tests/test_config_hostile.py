@@ -45,13 +45,20 @@ def refused(text: str | bytes, tmp_path) -> list[str]:
         ("? [a, b]\n: 1\n", "keys must be strings"),
         ("1: x\nservices: {}\n", "keys must be strings, not '1'"),
         ("x: " + "9" * 5000 + "\n", "a number of 5000 digits"),
-        (GOOD.replace("interval: 1s", "interval: 1s, failure_threshold: true"),
-         "services.web.policy.failure_threshold: Input should be a valid integer"),
-        (GOOD.replace("interval: 1s", "interval: 1s, auto_failback: 'yes'"),
-         "services.web.policy.auto_failback: Input should be a valid boolean"),
-        (GOOD.replace("interval: 1s", "interval: 0s"), "services.web.policy.interval: Value error, must be greater than 0"),
+        (
+            GOOD.replace("interval: 1s", "interval: 1s, failure_threshold: true"),
+            "services.web.policy.failure_threshold: Input should be a valid integer",
+        ),
+        (
+            GOOD.replace("interval: 1s", "interval: 1s, auto_failback: 'yes'"),
+            "services.web.policy.auto_failback: Input should be a valid boolean",
+        ),
+        (
+            GOOD.replace("interval: 1s", "interval: 0s"),
+            "services.web.policy.interval: Value error, must be greater than 0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_hostile_yaml_is_refused_with_file_and_line(tmp_path, text, expected):
     errors = refused(text, tmp_path)
     assert any(expected.replace("Value error, ", "") in e for e in errors), errors
@@ -112,8 +119,9 @@ def test_a_duration_that_is_infinite_or_longer_than_a_year_is_refused(tmp_path, 
 def test_a_ttl_beyond_what_dns_carries_is_refused(tmp_path):
     text = GOOD.replace("primary: [192.0.2.1]", "ttl: 2147483648, primary: [192.0.2.1]")
     errors = refused(text, tmp_path)
-    assert any("traffic.rfc2136.ttl: Input should be less than or equal to 2147483647" in e
-               for e in errors), errors  # fmt: skip
+    assert any(
+        "traffic.rfc2136.ttl: Input should be less than or equal to 2147483647" in e for e in errors
+    ), errors
 
 
 def test_a_tsig_secret_that_is_not_base64_is_refused(tmp_path, monkeypatch):
@@ -129,8 +137,9 @@ def test_two_services_on_one_record_are_refused(tmp_path):
     body = GOOD.split("services:\n", 1)[1]
     text = "services:\n" + body + body.replace("  web:", "  web2:")
     errors = refused(text, tmp_path)
-    assert any("services web and web2 both control rfc2136 127.0.0.1:53 www.ex.test A" in e
-               for e in errors), errors  # fmt: skip
+    assert any(
+        "services web and web2 both control rfc2136 127.0.0.1:53 www.ex.test A" in e for e in errors
+    ), errors
 
 
 @pytest.mark.parametrize(
@@ -154,8 +163,12 @@ def test_snapshot_folders_must_be_own_folders(tmp_path, a, b):
 
 
 def validate(path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "failoverd", "validate", "-c", str(path)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "failoverd", "validate", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_validate_builds_the_switch_so_a_bad_dns_label_is_caught_before_run(tmp_path):
@@ -171,19 +184,28 @@ def test_validate_refuses_a_ca_file_that_is_not_a_certificate(tmp_path):
     bad_ca = tmp_path / "ca.pem"
     bad_ca.write_text("not a certificate\n")
     path = tmp_path / "f.yaml"
-    path.write_text(GOOD.replace('url: "http://127.0.0.1:1/healthz"',
-                                 f'url: "https://127.0.0.1:1/healthz", ca_file: {bad_ca}'))  # fmt: skip
+    path.write_text(
+        GOOD.replace(
+            'url: "http://127.0.0.1:1/healthz"',
+            f'url: "https://127.0.0.1:1/healthz", ca_file: {bad_ca}',
+        )
+    )
     out = validate(path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"{path}:7: services.web.probes.primary[0].http:" in out.stderr, out.stderr
 
 
 def test_a_missing_ca_file_is_a_config_error(tmp_path):
-    text = GOOD.replace('url: "http://127.0.0.1:1/healthz"',
-                        'url: "https://127.0.0.1:1/healthz", ca_file: /nonexistent/ca.pem')  # fmt: skip
+    text = GOOD.replace(
+        'url: "http://127.0.0.1:1/healthz"',
+        'url: "https://127.0.0.1:1/healthz", ca_file: /nonexistent/ca.pem',
+    )
     errors = refused(text, tmp_path)
-    assert any("ca_file: Value error, file '/nonexistent/ca.pem' does not exist" in e or
-               "ca_file: file '/nonexistent/ca.pem' does not exist" in e for e in errors), errors  # fmt: skip
+    assert any(
+        "ca_file: Value error, file '/nonexistent/ca.pem' does not exist" in e
+        or "ca_file: file '/nonexistent/ca.pem' does not exist" in e
+        for e in errors
+    ), errors
 
 
 # ------------------------------------------------------------------ generated YAML, any shape

@@ -17,9 +17,15 @@ pytestmark = pytest.mark.e2e
 async def start_demo(*args: str) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "failoverd", "demo", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "failoverd",
+        "demo",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
 
 
 async def test_the_demo_fails_over_and_ends_with_the_measured_rto():

@@ -27,11 +27,19 @@ from tests.lab import kube as lab_kube
 from tests.lab.fakes import KeptAudit, MemoryStore, MemorySwitch
 
 OBJECTS = [
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "default"},
-     "data": {"MODE": "dr"}},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "already-there", "namespace": "default"},
-     "data": {"from": "snapshot"}},
-]  # fmt: skip
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "web-config", "namespace": "default"},
+        "data": {"MODE": "dr"},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "already-there", "namespace": "default"},
+        "data": {"from": "snapshot"},
+    },
+]
 
 
 class DrillSwitch(MemorySwitch):
@@ -49,27 +57,43 @@ async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what
 ):
     async with lab_kube.cluster("shanghai") as sh:
         sh.emulator.objects[kmock.resource("v1/configmaps"), "default", "already-there"] = {
-            "apiVersion": "v1", "kind": "ConfigMap", "data": {"from": "standby"},
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "data": {"from": "standby"},
             "metadata": {"name": "already-there", "namespace": "default"},
-        }  # fmt: skip
+        }
         kubeconfig = lab_kube.write_kubeconfig(tmp_path / "kubeconfig", [sh])
         cfg = config.parse(lab_kube.cold_web_config(kubeconfig))
         svc = cfg.services["web"]
         job = svc.replication["snapshots"].s3_snapshot
         sid = snapshots.new_id(1_000_000.0)
-        await snapshots.SnapshotStore(job).put(sid, snapshots.encode(
-            OBJECTS, snapshot_id=sid, created=1_000_000.0, cluster="beijing",
-            namespaces=["default"], kinds=["ConfigMap"]))  # fmt: skip
+        await snapshots.SnapshotStore(job).put(
+            sid,
+            snapshots.encode(
+                OBJECTS,
+                snapshot_id=sid,
+                created=1_000_000.0,
+                cluster="beijing",
+                namespaces=["default"],
+                kinds=["ConfigMap"],
+            ),
+        )
         clusters = Clusters(cfg.clusters)
         switch, record = DrillSwitch(), ServiceRecord()
         ready = {"primary": 9, "standby": 9}
         record.machine = ServiceState(oks=ready)
         metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
         runner = ServiceRunner(
-            "web", svc, record, {"primary": [], "standby": []}, switch,
-            StepBook("web", svc, switch, clusters), metrics=metrics, log=log,
+            "web",
+            svc,
+            record,
+            {"primary": [], "standby": []},
+            switch,
+            StepBook("web", svc, switch, clusters),
+            metrics=metrics,
+            log=log,
             persistence=ServicePersistence("web", record, store, metrics, log),
-        )  # fmt: skip
+        )
         done = []
         drills = DrillRunner(runner, done.append)
         drills.start("readiness", "test", 0.0)
@@ -116,10 +140,16 @@ async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing
         record.machine = ServiceState(oks={"primary": 9, "standby": 9})
         metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
         runner = ServiceRunner(
-            "webapp", svc, record, {"primary": [], "standby": []}, switch,
-            StepBook("webapp", svc, switch, clusters), metrics=metrics, log=log,
+            "webapp",
+            svc,
+            record,
+            {"primary": [], "standby": []},
+            switch,
+            StepBook("webapp", svc, switch, clusters),
+            metrics=metrics,
+            log=log,
             persistence=ServicePersistence("webapp", record, store, metrics, log),
-        )  # fmt: skip
+        )
         audit = AuditLog(KeptAudit(), log, time.time)
         desk = DrillDesk(metrics, Notifier([], store, metrics, log), audit, SYSTEM, log)
         sh.pods_held = True  # the drill waits in its scale-up

@@ -7,17 +7,43 @@ import json
 from failoverd.drill import report
 
 R = {
-    "id": "3f9a1c2b7d10", "service": "webapp", "kind": "full", "reason": "weekly | drill",
-    "started": 1_000.0, "finished": 1_041.0, "outcome": "failed", "error": "the drill's failback failed",
-    "objectives": {"rto": 60.0, "rpo": 30.0}, "rto_seconds": 7.4, "failback_rto_seconds": None,
-    "projected_rto_seconds": None, "rpo_seconds": 12.3,
+    "id": "3f9a1c2b7d10",
+    "service": "webapp",
+    "kind": "full",
+    "reason": "weekly | drill",
+    "started": 1_000.0,
+    "finished": 1_041.0,
+    "outcome": "failed",
+    "error": "the drill's failback failed",
+    "objectives": {"rto": 60.0, "rpo": 30.0},
+    "rto_seconds": 7.4,
+    "failback_rto_seconds": None,
+    "projected_rto_seconds": None,
+    "rpo_seconds": 12.3,
     "checks": [
-        {"name": "failover (plan p1)", "ok": True, "started": 1_000.0, "duration_seconds": 1.9, "detail": "RTO 7.4s"},
-        {"name": "soak on the standby", "ok": True, "started": 1_002.0, "duration_seconds": 30.0, "detail": "30s"},
-        {"name": "failback (plan p2)", "ok": False, "started": 1_032.0, "duration_seconds": 2.1,
-         "detail": "verify: <script>alert(1)</script> | pipes"},
+        {
+            "name": "failover (plan p1)",
+            "ok": True,
+            "started": 1_000.0,
+            "duration_seconds": 1.9,
+            "detail": "RTO 7.4s",
+        },
+        {
+            "name": "soak on the standby",
+            "ok": True,
+            "started": 1_002.0,
+            "duration_seconds": 30.0,
+            "detail": "30s",
+        },
+        {
+            "name": "failback (plan p2)",
+            "ok": False,
+            "started": 1_032.0,
+            "duration_seconds": 2.1,
+            "detail": "verify: <script>alert(1)</script> | pipes",
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_the_headline_gives_the_verdict_first_and_the_figures_against_the_objectives():

@@ -36,9 +36,19 @@ def with_traffic(daemon, traffic: dict, **policy) -> dict:
 
 
 def route53(zone: str, proxy) -> dict:
-    return {"route53": {"hosted_zone_id": zone, "name": lab.RECORD, "type": "A", "ttl": 30,
-                        "primary": [lab.PRIMARY_IP], "standby": [lab.STANDBY_IP],
-                        "region": lab_aws.REGION, "endpoint_url": proxy.url, "insync_poll": "100ms"}}  # fmt: skip
+    return {
+        "route53": {
+            "hosted_zone_id": zone,
+            "name": lab.RECORD,
+            "type": "A",
+            "ttl": 30,
+            "primary": [lab.PRIMARY_IP],
+            "standby": [lab.STANDBY_IP],
+            "region": lab_aws.REGION,
+            "endpoint_url": proxy.url,
+            "insync_poll": "100ms",
+        }
+    }
 
 
 async def test_a_primary_answering_503_moves_the_route53_record_in_time(
@@ -98,9 +108,15 @@ async def test_elbv2_weights_move_on_failover_and_back_on_failback(
 ):
     primary, _ = sides
     alb = lab_aws.make_alb(moto_url)
-    traffic = {"elbv2": {"listener_arn": alb.listener_arn, "primary_target_group": alb.primary_tg,
-                         "standby_target_group": alb.standby_tg, "region": lab_aws.REGION,
-                         "endpoint_url": proxy.url}}  # fmt: skip
+    traffic = {
+        "elbv2": {
+            "listener_arn": alb.listener_arn,
+            "primary_target_group": alb.primary_tg,
+            "standby_target_group": alb.standby_tg,
+            "region": lab_aws.REGION,
+            "endpoint_url": proxy.url,
+        }
+    }
     d = await daemon.start(with_traffic(daemon, traffic))
     await d.wait_for("side_ready", side="standby")
     assert lab_aws.alb_weights(moto_url, alb) == (100, 0)

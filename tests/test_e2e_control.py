@@ -33,8 +33,16 @@ async def test_propose_mode_waits_for_approval_and_the_audit_names_who_approved(
     assert proposal["standby_ready"] and proposal["outage_seconds"] >= 1.0
     assert proposal["last_drill"] is None  # no drill has run on this service yet
     assert daemon.bind.answer() == [lab.PRIMARY_IP], "nothing moves before the approval"
-    code, out, err = await cli("approve", "webapp", "--api", d.api, "--reason", "confirmed down",
-                               "--token-file", str(daemon.tmp_path / "alice.token"))  # fmt: skip
+    code, out, err = await cli(
+        "approve",
+        "webapp",
+        "--api",
+        d.api,
+        "--reason",
+        "confirmed down",
+        "--token-file",
+        str(daemon.tmp_path / "alice.token"),
+    )
     assert code == 0, err
     await d.wait_for("plan_done", result="success")
     assert daemon.bind.answer() == [lab.STANDBY_IP]
@@ -63,8 +71,9 @@ async def test_a_rejected_proposal_keeps_traffic_on_the_primary(daemon, sides, h
 @pytest.mark.parametrize(("on_timeout", "moved"), [("failover", True), ("stay", False)])
 async def test_an_unanswered_proposal_follows_on_timeout(daemon, sides, on_timeout, moved):
     primary, _ = sides
-    d = await daemon.start(interval="500ms", automation="propose", approval_timeout="2s",
-                           on_timeout=on_timeout)  # fmt: skip
+    d = await daemon.start(
+        interval="500ms", automation="propose", approval_timeout="2s", on_timeout=on_timeout
+    )
     await d.wait_for("side_ready", side="standby")
     await primary.down()
     await d.wait_for("transition", to="pending_approval")
@@ -101,8 +110,18 @@ async def test_the_rpo_gate_holds_a_failover_until_replication_catches_up(daemon
 async def test_a_timed_pause_survives_a_restart_and_resumes_on_time(daemon, sides, http):
     d = await daemon.start(interval="500ms")
     await d.wait_for("first_round")
-    code, out, err = await cli("pause", "webapp", "--for", "4s", "--reason", "upgrade",
-                               "--api", d.api, "--token-file", str(daemon.token[1]))  # fmt: skip
+    code, out, err = await cli(
+        "pause",
+        "webapp",
+        "--for",
+        "4s",
+        "--reason",
+        "upgrade",
+        "--api",
+        d.api,
+        "--token-file",
+        str(daemon.token[1]),
+    )
     assert code == 0, err
     assert await d.stop() == 0
     d2 = await daemon.start()

@@ -25,8 +25,17 @@ def drill_txt(bind: lab.Bind) -> list[str]:
 
 
 async def drill(d, daemon, tmp_path, *extra: str) -> tuple[int, dict, str]:
-    code, out, err = await cli("drill", "webapp", "--api", d.api, "--token-file",
-                               str(daemon.token[1]), "--report-dir", str(tmp_path / "reports"), *extra)  # fmt: skip
+    code, out, err = await cli(
+        "drill",
+        "webapp",
+        "--api",
+        d.api,
+        "--token-file",
+        str(daemon.token[1]),
+        "--report-dir",
+        str(tmp_path / "reports"),
+        *extra,
+    )
     reports = sorted((tmp_path / "reports").glob("drill-*.json"))
     return code, json.loads(reports[-1].read_text()) if reports else {}, out + err
 
@@ -100,8 +109,11 @@ async def test_a_real_outage_during_the_soak_interrupts_the_drill_and_stays_on_t
     primary, _ = sides
     d = await daemon.start(interval="500ms")
     await d.wait_for("side_ready", side="standby")
-    async with http.post(f"{d.api}/v1/services/webapp/drill", json={"kind": "full", "soak": "30s"},
-                         headers={"Authorization": f"Bearer {d.token}"}) as r:  # fmt: skip
+    async with http.post(
+        f"{d.api}/v1/services/webapp/drill",
+        json={"kind": "full", "soak": "30s"},
+        headers={"Authorization": f"Bearer {d.token}"},
+    ) as r:
         assert r.status == 202
         drill_id = (await r.json())["drill"]
     await d.wait_for("plan_done", kind="failover")
@@ -145,10 +157,14 @@ async def test_a_warm_readiness_drill_scales_the_standby_up_and_back_and_survive
         assert checks["undo prepare"]["ok"] and sh_.replicas("webapp")[0] == 0, "scaled back to 0"
 
         # killed while the standby is scaled up: the next start scales it back
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{d.api}/v1/services/webapp/drill", json={"kind": "readiness"},
-            headers={"Authorization": f"Bearer {d.token}"},
-        ) as r:  # fmt: skip
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{d.api}/v1/services/webapp/drill",
+                json={"kind": "readiness"},
+                headers={"Authorization": f"Bearer {d.token}"},
+            ) as r,
+        ):
             assert r.status == 202
         await d.wait_for("drill_check", check="prepare the standby (scale up, ready)", nth=2)
         assert sh_.replicas("webapp")[0] == 3
@@ -180,10 +196,14 @@ async def test_a_real_failover_during_a_warm_readiness_drill_interrupts_it_and_k
         d = await daemon.start(cfg)
         await d.wait_for("side_ready", side="standby")
         sh_.pods_held = True  # the drill's scale-up waits for pods that take their time
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{d.api}/v1/services/webapp/drill", json={"kind": "readiness"},
-            headers={"Authorization": f"Bearer {d.token}"},
-        ) as r:  # fmt: skip
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{d.api}/v1/services/webapp/drill",
+                json={"kind": "readiness"},
+                headers={"Authorization": f"Bearer {d.token}"},
+            ) as r,
+        ):
             assert r.status == 202
             drill_id = (await r.json())["drill"]
         await d.wait_for("drill_check", check="switch writable")

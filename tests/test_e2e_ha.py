@@ -33,10 +33,15 @@ def warm(daemon, tmp_path: Path) -> dict[str, Any]:
             {"command": {"argv": ["true"], "role": "cluster", "timeout": "300ms"}}
         )
     fence, prepare = tmp_path / "fence.log", tmp_path / "prepare.log"
-    svc["fence"] = {"command": {"argv": ["sh", "-c", f'echo "$POD_NAME" >> {fence}'],
-                                "timeout": "10s"}}  # fmt: skip
-    svc["prepare"] = {"command": {"argv": ["sh", "-c", f'echo "$POD_NAME" >> {prepare}; sleep 3'],
-                                  "timeout": "10s"}}  # fmt: skip
+    svc["fence"] = {
+        "command": {"argv": ["sh", "-c", f'echo "$POD_NAME" >> {fence}'], "timeout": "10s"}
+    }
+    svc["prepare"] = {
+        "command": {
+            "argv": ["sh", "-c", f'echo "$POD_NAME" >> {prepare}; sleep 3'],
+            "timeout": "10s",
+        }
+    }
     return cfg
 
 
@@ -86,10 +91,24 @@ async def test_a_leader_cut_from_the_api_server_stops_acting_and_the_follower_fa
 ):
     primary, _ = sides
     cfg = daemon.config(interval="500ms", failure_threshold=3, recovery_threshold=2)
-    async with lab.receivers(1) as (hook,), arbiter(tmp_path, {
-        **cfg, "notify": [{"webhook": {"url": hook.url, "events": ["leader_acquired", "leader_lost",
-                                                                   "failover_finished"]}}]},
-        token[0]) as arb:  # fmt: skip
+    async with (
+        lab.receivers(1) as (hook,),
+        arbiter(
+            tmp_path,
+            {
+                **cfg,
+                "notify": [
+                    {
+                        "webhook": {
+                            "url": hook.url,
+                            "events": ["leader_acquired", "leader_lost", "failover_finished"],
+                        }
+                    }
+                ],
+            },
+            token[0],
+        ) as arb,
+    ):
         ra = arb.replicas[0]
         a, b = await arb.lead_and_follow()
         ra.hole.hole = True  # every request a makes to the API server goes unanswered
@@ -114,8 +133,12 @@ async def test_a_leader_cut_from_the_api_server_stops_acting_and_the_follower_fa
             )
         unique = list({n["id"]: n for n in hook.got}.values())
         told = [(n["event"], n["details"].get("identity")) for n in unique]
-        assert told == [("leader_acquired", "a"), ("leader_lost", "b"), ("leader_acquired", "b"),
-                        ("failover_finished", None)], told  # fmt: skip
+        assert told == [
+            ("leader_acquired", "a"),
+            ("leader_lost", "b"),
+            ("leader_acquired", "b"),
+            ("failover_finished", None),
+        ], told
         assert unique[1]["details"]["previous"] == "a" and unique[2]["details"]["epoch"] == 2
 
 

@@ -30,10 +30,14 @@ async def test_a_failover_is_told_to_every_sink_and_a_hanging_one_delays_nothing
         cfg = daemon.config(interval="500ms")
         cfg["notify"] = [
             {"webhook": {"name": "ops", "url": hook.url}},
-            {"pagerduty": {"routing_key_env": "FAILOVERD_TEST_PD_KEY",
-                           "url": f"http://{lab.LOOPBACK}:{pd.port}/v2/enqueue"}},
+            {
+                "pagerduty": {
+                    "routing_key_env": "FAILOVERD_TEST_PD_KEY",
+                    "url": f"http://{lab.LOOPBACK}:{pd.port}/v2/enqueue",
+                }
+            },
             {"webhook": {"name": "stuck", "url": hanging.url, "timeout": "30s"}},
-        ]  # fmt: skip
+        ]
         d = await daemon.start(cfg)
         await d.wait_for("side_ready", side="standby")
         await primary.down()
@@ -167,9 +171,16 @@ async def test_notify_test_prints_each_sinks_answer(daemon, sides):
         d = await daemon.start(cfg)
         # the receivers live on this test's event loop: the CLI must not block it
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "failoverd", "notify-test", "--api", d.api,
-            "--token-file", str(daemon.token[1]), stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "failoverd",
+            "notify-test",
+            "--api",
+            d.api,
+            "--token-file",
+            str(daemon.token[1]),
+            stdout=asyncio.subprocess.PIPE,
+        )
         stdout, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1, stdout
     lines = dict(line.split(None, 1) for line in stdout.decode().splitlines())

@@ -98,8 +98,11 @@ async def test_45_services_whose_dns_server_is_silent_start_within_one_deadline(
 def small_filesystem(path: Path, size: str = "256k") -> Iterator[Path]:
     """A tmpfs of `size` at `path` (needs root, as CI is); skipped where it cannot be mounted."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:

@@ -44,13 +44,22 @@ async def witness(
         "state": {"path": str(tmp_path / "witness" / "state.json")},
         "log": {"format": "json"},
         "observe_only": True,
-        "services": {"webapp": {
-            "primary": "beijing", "standby": "shanghai",
-            "probes": {"primary": [{"http": {"url": primary.url_on(WITNESS_ADDRESS), "timeout": "300ms"}}],
-                       "standby": [{"http": {"url": standby.url_on(WITNESS_ADDRESS), "timeout": "300ms"}}]},
-            "policy": {"interval": "500ms", "failure_threshold": 3, "recovery_threshold": 2},
-        }},
-    }  # fmt: skip
+        "services": {
+            "webapp": {
+                "primary": "beijing",
+                "standby": "shanghai",
+                "probes": {
+                    "primary": [
+                        {"http": {"url": primary.url_on(WITNESS_ADDRESS), "timeout": "300ms"}}
+                    ],
+                    "standby": [
+                        {"http": {"url": standby.url_on(WITNESS_ADDRESS), "timeout": "300ms"}}
+                    ],
+                },
+                "policy": {"interval": "500ms", "failure_threshold": 3, "recovery_threshold": 2},
+            }
+        },
+    }
     path = lab.write_config(tmp_path / "witness.yaml", cfg)
     d = lab.Daemon(path, port, "unused")
     await d.start()

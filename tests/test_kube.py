@@ -71,13 +71,17 @@ async def test_an_unreachable_cluster_is_a_failed_probe_not_a_crash(tmp_path):
 @pytest.mark.parametrize(
     ("status", "body", "kind", "text"),
     [
-        (403, b'{"kind":"Status","message":"configmaps is forbidden"}', PermanentError,
-         "HTTP 403 configmaps is forbidden"),
+        (
+            403,
+            b'{"kind":"Status","message":"configmaps is forbidden"}',
+            PermanentError,
+            "HTTP 403 configmaps is forbidden",
+        ),
         (500, b"<html>bad gateway</html>", TransientError, "HTTP 500 Internal"),
         (409, b'{"kind":"Status"}', TransientError, "HTTP 409 Internal"),
         (404, None, PermanentError, "HTTP 404 Internal"),
     ],
-)  # fmt: skip
+)
 def test_api_errors_carry_the_servers_message_else_the_reason(status, body, kind, text):
     e = ApiException(status=status, reason="Internal")
     e.body = body

@@ -28,8 +28,14 @@ from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import ConfigMapStore, configmap_name
 from tests.lab import kube as lab_kube
 
-LE = config.LeaderElectionConfig(cluster="arbiter", namespace="failoverd", name="failoverd",
-                                 lease_duration="1500ms", renew_deadline="1s", retry_period="200ms")  # fmt: skip
+LE = config.LeaderElectionConfig(
+    cluster="arbiter",
+    namespace="failoverd",
+    name="failoverd",
+    lease_duration="1500ms",
+    renew_deadline="1s",
+    retry_period="200ms",
+)
 
 
 @dataclass
@@ -50,9 +56,16 @@ class Candidate:
 
     def __post_init__(self) -> None:
         leases = self.objects("coordination.k8s.io/v1", "Lease", "leases")
-        self.elector = Elector(leases, self.le, self.name, metrics=Metrics(),
-                               log=structlog.get_logger(), wall=lambda: 1.7e9,
-                               on_elected=self._elected, on_lost=self._lost)  # fmt: skip
+        self.elector = Elector(
+            leases,
+            self.le,
+            self.name,
+            metrics=Metrics(),
+            log=structlog.get_logger(),
+            wall=lambda: 1.7e9,
+            on_elected=self._elected,
+            on_lost=self._lost,
+        )
 
     async def _elected(self, epoch: int) -> None:
         self.elected_at = asyncio.get_running_loop().time()
@@ -67,9 +80,9 @@ class Candidate:
 
 
 @contextlib.asynccontextmanager
-async def arbiter(tmp_path: Path, names: tuple[str, ...]) -> AsyncIterator[
-    tuple[lab_kube.Cluster, list[Candidate]]
-]:  # fmt: skip
+async def arbiter(
+    tmp_path: Path, names: tuple[str, ...]
+) -> AsyncIterator[tuple[lab_kube.Cluster, list[Candidate]]]:
     async with lab_kube.cluster("arbiter") as cluster, contextlib.AsyncExitStack() as stack:
         candidates = []
         for name in names:

@@ -235,12 +235,23 @@ def test_pagerduty_limits_hold_for_huge_names_and_messages():
 
 
 def test_the_slack_line_reads_like_a_sentence_with_the_key_facts():
-    n = notice("failover_finished", {"plan": "p1", "from": "primary", "to": "standby",
-                                     "trigger": "auto", "rto_seconds": 3.54, "rpo_seconds": 12.0},
-               message="failover finished: traffic on the standby in 3.5s")  # fmt: skip
+    n = notice(
+        "failover_finished",
+        {
+            "plan": "p1",
+            "from": "primary",
+            "to": "standby",
+            "trigger": "auto",
+            "rto_seconds": 3.54,
+            "rpo_seconds": 12.0,
+        },
+        message="failover finished: traffic on the standby in 3.5s",
+    )
     line = summary(n)
-    assert line == ("webapp: failover finished: traffic on the standby in 3.5s, move primary -> "
-                    "standby, trigger auto, rto 3.5s, rpo 12.0s")  # fmt: skip
+    assert line == (
+        "webapp: failover finished: traffic on the standby in 3.5s, move primary -> "
+        "standby, trigger auto, rto 3.5s, rpo 12.0s"
+    )
     assert dedup_key(n) == "failoverd/webapp/failover/p1"
 
 

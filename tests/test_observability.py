@@ -37,14 +37,22 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests():
     check = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"SUCCESS: {len(alerts())} rules found" in check.stdout
-    test = subprocess.run([promtool, "test", "rules", str(RULE_TESTS)], capture_output=True,
-                          text=True, cwd=RULE_TESTS.parent)  # fmt: skip
+    test = subprocess.run(
+        [promtool, "test", "rules", str(RULE_TESTS)],
+        capture_output=True,
+        text=True,
+        cwd=RULE_TESTS.parent,
+    )
     assert test.returncode == 0, test.stdout + test.stderr
 
 
 def test_every_alert_is_unit_tested_named_like_a_mixin_and_has_a_runbook_in_the_docs():
-    tested = {t["alertname"] for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
-              for t in case["alert_rule_test"] if t.get("exp_alerts")}  # fmt: skip
+    tested = {
+        t["alertname"]
+        for case in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+        for t in case["alert_rule_test"]
+        if t.get("exp_alerts")
+    }
     runbooks = (ROOT / "docs" / "runbooks.md").read_text()
     for rule in alerts():
         name = rule["alert"]
@@ -89,9 +97,13 @@ async def test_a_running_daemons_metrics_pass_promtool_and_hold_every_dashboard_
     async with http.get(f"{d.api}/metrics") as r:
         text = await r.text()
     proc = await asyncio.create_subprocess_exec(
-        promtool, "check", "metrics", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        promtool,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await proc.communicate(text.encode())
     assert proc.returncode == 0, out.decode()
     exposed = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
@@ -105,8 +117,11 @@ async def test_a_running_daemons_metrics_pass_promtool_and_hold_every_dashboard_
 @pytest.mark.parametrize("unit", ["failoverd.service", "failoverd-drill.service"])
 def test_the_systemd_unit_is_hardened(unit):
     analyze = tool("systemd-analyze")
-    out = subprocess.run([analyze, "security", "--offline=true", str(ROOT / "systemd" / unit)],
-                         capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [analyze, "security", "--offline=true", str(ROOT / "systemd" / unit)],
+        capture_output=True,
+        text=True,
+    )
     m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout + out.stderr)
     assert m, out.stdout + out.stderr
     assert float(m.group(1)) <= 2.0, out.stdout
@@ -118,8 +133,9 @@ def test_the_drill_timer_is_weekly_randomized_and_persistent():
         assert f"\n{line}\n" in timer
 
 
-@pytest.mark.parametrize("manifest", sorted((ROOT / "config" / "kubernetes").glob("*.yaml")),
-                         ids=lambda p: p.name)  # fmt: skip
+@pytest.mark.parametrize(
+    "manifest", sorted((ROOT / "config" / "kubernetes").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_kubernetes_manifests_pass_kubernetes_validate_strict(manifest):
     validate = shutil.which("kubernetes-validate") or str(
         ROOT / ".venv" / "bin" / "kubernetes-validate"
@@ -129,8 +145,12 @@ def test_kubernetes_manifests_pass_kubernetes_validate_strict(manifest):
 
 
 def test_the_arbiter_manifests_config_is_valid_and_its_role_covers_any_state_configmap(tmp_path):
-    docs = {d["kind"]: d for f in (ROOT / "config" / "kubernetes").glob("*.yaml")
-            for d in yaml.safe_load_all(f.read_text()) if d}  # fmt: skip
+    docs = {
+        d["kind"]: d
+        for f in (ROOT / "config" / "kubernetes").glob("*.yaml")
+        for d in yaml.safe_load_all(f.read_text())
+        if d
+    }
     for secret in ("token/token", "tsig/secret"):  # the Secrets the Deployment mounts
         (tmp_path / secret).parent.mkdir()
         (tmp_path / secret).write_text("c2VjcmV0LXNlY3JldC1zZWNyZXQ=\n")

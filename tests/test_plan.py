@@ -133,8 +133,12 @@ async def test_stopping_finishes_the_step_in_flight_then_leaves_the_plan_running
         await asyncio.sleep(2)
         rec.calls.append("switch")
 
-    r = PlanRunner({"switch": slow_switch, "verify": rec.step("verify")}, rec.persist,
-                   LoopClock(), stopping=stopping)  # fmt: skip
+    r = PlanRunner(
+        {"switch": slow_switch, "verify": rec.step("verify")},
+        rec.persist,
+        LoopClock(),
+        stopping=stopping,
+    )
     plan = await r.run(new_plan("switch", "verify"))
     assert plan.result == "running"
     assert [s.status for s in plan.steps] == ["done", "pending"]

@@ -30,8 +30,17 @@ def scheduler(jobs, every="1s", timeout=None, clock=None, **kw) -> Scheduler:
         n: config.ReplicationJob(every=every, timeout=timeout, command={"argv": ["true"]})
         for n in jobs
     }
-    return Scheduler("web", specs, jobs, {}, metrics=Metrics(), log=structlog.get_logger(), objective_rpo=kw.pop("rpo", None),
-                     clock=clock or LoopClock(epoch=0.0), **kw)  # fmt: skip
+    return Scheduler(
+        "web",
+        specs,
+        jobs,
+        {},
+        metrics=Metrics(),
+        log=structlog.get_logger(),
+        objective_rpo=kw.pop("rpo", None),
+        clock=clock or LoopClock(epoch=0.0),
+        **kw,
+    )
 
 
 @pytest.mark.looptime
@@ -193,8 +202,12 @@ async def two_clusters(tmp_path):
         await clusters.close()
 
 
-SERVER_META = {"uid": "0b7c", "resourceVersion": "981", "creationTimestamp": "2026-11-01T00:00:00Z",
-               "managedFields": [{"manager": "kubectl"}]}  # fmt: skip
+SERVER_META = {
+    "uid": "0b7c",
+    "resourceVersion": "981",
+    "creationTimestamp": "2026-11-01T00:00:00Z",
+    "managedFields": [{"manager": "kubectl"}],
+}
 
 
 def seed_source(bj: lab_kube.Cluster) -> None:
@@ -221,9 +234,23 @@ def seed_source(bj: lab_kube.Cluster) -> None:
             "data": {"password": "aHVudGVyMg=="},
         },
     )
-    put(bj, "v1/services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default", **SERVER_META},
-                            "spec": {"type": "NodePort", "clusterIP": "10.96.0.7", "clusterIPs": ["10.96.0.7"], "selector": {"app": "web"},
-                                     "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}, "status": {"loadBalancer": {}}})  # fmt: skip
+    put(
+        bj,
+        "v1/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default", **SERVER_META},
+            "spec": {
+                "type": "NodePort",
+                "clusterIP": "10.96.0.7",
+                "clusterIPs": ["10.96.0.7"],
+                "selector": {"app": "web"},
+                "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}],
+            },
+            "status": {"loadBalancer": {}},
+        },
+    )
 
 
 async def test_sync_copies_with_stripped_fields_deletes_only_owned_and_then_writes_nothing(
@@ -304,8 +331,9 @@ async def test_a_sync_refuses_to_wipe_the_copies_when_the_source_looks_broken(tw
     bj, sh, clusters = two_clusters
     for i in range(4):
         put(bj, "v1/configmaps", configmap(f"cm-{i}", {"i": str(i)}))
-    spec = config.KubernetesSyncJob(source="beijing", to="shanghai", namespaces=["default"],
-                                    kinds=["ConfigMap"])  # fmt: skip
+    spec = config.KubernetesSyncJob(
+        source="beijing", to="shanghai", namespaces=["default"], kinds=["ConfigMap"]
+    )
     job = KubernetesSync(spec, clusters, zero_replicas=False)
     assert await job() == "4 created"
     keep = 0 if wipe == "the whole source namespace" else 1
@@ -322,8 +350,13 @@ async def test_a_sync_refuses_to_wipe_the_copies_when_the_source_looks_broken(tw
 async def test_a_snapshot_of_nothing_is_refused_unless_allowed(two_clusters, mocked_aws):
     _, _, clusters = two_clusters  # beijing holds no objects at all
     lab_aws.aws("s3", None).create_bucket(Bucket="dr-snaps")
-    spec = config.S3SnapshotJob(cluster="beijing", namespaces=["default"], bucket="dr-snaps",
-                                prefix="web/", kinds=["ConfigMap"])  # fmt: skip
+    spec = config.S3SnapshotJob(
+        cluster="beijing",
+        namespaces=["default"],
+        bucket="dr-snaps",
+        prefix="web/",
+        kinds=["ConfigMap"],
+    )
     with pytest.raises(PermanentError, match="refusing to write an empty snapshot"):
         await S3Snapshot(spec, clusters)()
     assert "Contents" not in lab_aws.aws("s3", None).list_objects_v2(Bucket="dr-snaps")
@@ -343,13 +376,27 @@ async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(two_cl
     )
     note = await S3Snapshot(spec, clusters)()
     assert note.startswith("4 objects to s3://dr-snaps/web/")
-    svc = config.ServiceConfig.model_validate({
-        "mode": "cold", "primary": "beijing", "standby": "shanghai",
-        "probes": {"primary": [{"kubernetes": {"cluster": "beijing"}}], "standby": [{"kubernetes": {"cluster": "shanghai"}}]},
-        "traffic": {"route53": {"hosted_zone_id": "Z1", "name": "w.example.test.", "primary": ["192.0.2.1"], "standby": ["192.0.2.2"]}},
-        "prepare": {"restore": {"snapshot_job": "snap"}},
-        "replication": {"snap": {"every": "5m", "s3_snapshot": spec.model_dump()}},
-    })  # fmt: skip
+    svc = config.ServiceConfig.model_validate(
+        {
+            "mode": "cold",
+            "primary": "beijing",
+            "standby": "shanghai",
+            "probes": {
+                "primary": [{"kubernetes": {"cluster": "beijing"}}],
+                "standby": [{"kubernetes": {"cluster": "shanghai"}}],
+            },
+            "traffic": {
+                "route53": {
+                    "hosted_zone_id": "Z1",
+                    "name": "w.example.test.",
+                    "primary": ["192.0.2.1"],
+                    "standby": ["192.0.2.2"],
+                }
+            },
+            "prepare": {"restore": {"snapshot_job": "snap"}},
+            "replication": {"snap": {"every": "5m", "s3_snapshot": spec.model_dump()}},
+        }
+    )
     book = StepBook("web", svc, build(svc.traffic), clusters, LoopClock(epoch=0.0))
     plan = PlanRecord.new(
         StartPlan("failover", "auto", "standby", "t", 0.0), book.steps_for("failover"), 0.0

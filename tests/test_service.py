@@ -26,13 +26,28 @@ pytestmark = pytest.mark.looptime
 SERVICE = {
     "primary": "bj",
     "standby": "sh",
-    "probes": {"primary": [{"tcp": {"host": "127.0.0.1", "port": 1}}],
-               "standby": [{"tcp": {"host": "127.0.0.1", "port": 2}}]},
-    "policy": {"interval": "1s", "failure_threshold": 2, "recovery_threshold": 2,
-               "hold_down": "1m", "step_attempts": 2, "step_timeout": "2s"},
-    "traffic": {"rfc2136": {"server": "127.0.0.1:53", "zone": "t.", "name": "w.t.",
-                            "primary": ["127.0.0.10"], "standby": ["127.0.0.20"]}},
-}  # fmt: skip
+    "probes": {
+        "primary": [{"tcp": {"host": "127.0.0.1", "port": 1}}],
+        "standby": [{"tcp": {"host": "127.0.0.1", "port": 2}}],
+    },
+    "policy": {
+        "interval": "1s",
+        "failure_threshold": 2,
+        "recovery_threshold": 2,
+        "hold_down": "1m",
+        "step_attempts": 2,
+        "step_timeout": "2s",
+    },
+    "traffic": {
+        "rfc2136": {
+            "server": "127.0.0.1:53",
+            "zone": "t.",
+            "name": "w.t.",
+            "primary": ["127.0.0.10"],
+            "standby": ["127.0.0.20"],
+        }
+    },
+}
 
 
 class Health:
@@ -56,10 +71,17 @@ def make_runner(switch: MemorySwitch, health: Health, record: ServiceRecord | No
     metrics, log = Metrics(), structlog.get_logger()
     steps = StepBook("web", cfg, switch, None, clock)  # type: ignore[arg-type]
     runner = ServiceRunner(
-        "web", cfg, record, {s: [health.probe(s)] for s in ("primary", "standby")}, switch,
-        steps, metrics=metrics, persistence=ServicePersistence("web", record, store, metrics, log),
-        log=log, clock=clock,
-    )  # fmt: skip
+        "web",
+        cfg,
+        record,
+        {s: [health.probe(s)] for s in ("primary", "standby")},
+        switch,
+        steps,
+        metrics=metrics,
+        persistence=ServicePersistence("web", record, store, metrics, log),
+        log=log,
+        clock=clock,
+    )
     return runner, record, store.saves
 
 
@@ -249,10 +271,23 @@ async def test_a_proposal_shows_the_last_drills_verdict_and_rto():
     switch, health = MemorySwitch(), Health()
     runner, record, _ = make_runner(switch, health)
     record.drills = [
-        DrillRecord("d2", "web", "readiness", "", 2.0, outcome="passed", finished=3.0,
-                    projected_rto_seconds=6.5),
+        DrillRecord(
+            "d2",
+            "web",
+            "readiness",
+            "",
+            2.0,
+            outcome="passed",
+            finished=3.0,
+            projected_rto_seconds=6.5,
+        ),
         DrillRecord("d1", "web", "full", "", 1.0, outcome="failed", finished=1.5, rto_seconds=9.0),
-    ]  # fmt: skip
+    ]
     last = runner._proposal()["last_drill"]
-    assert last == {"id": "d2", "kind": "readiness", "outcome": "passed", "finished": 3.0,
-                    "rto_seconds": 6.5}  # fmt: skip
+    assert last == {
+        "id": "d2",
+        "kind": "readiness",
+        "outcome": "passed",
+        "finished": 3.0,
+        "rto_seconds": 6.5,
+    }

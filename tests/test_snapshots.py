@@ -22,14 +22,37 @@ from tests.lab import aws as lab_aws
 from tests.lab import kube as lab_kube
 
 OBJECTS = [
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "default",
-     "uid": "u-1", "resourceVersion": "42"}, "data": {"MODE": "dr"}},
-    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-db", "namespace": "default"},
-     "type": "Opaque", "data": {"password": "aHVudGVyMg=="}},
-    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
-     "spec": {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7"], "type": "NodePort",
-              "ports": [{"port": 80, "nodePort": 30080}], "selector": {"app": "web"}}},
-]  # fmt: skip
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "web-config",
+            "namespace": "default",
+            "uid": "u-1",
+            "resourceVersion": "42",
+        },
+        "data": {"MODE": "dr"},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "web-db", "namespace": "default"},
+        "type": "Opaque",
+        "data": {"password": "aHVudGVyMg=="},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "clusterIP": "10.0.0.7",
+            "clusterIPs": ["10.0.0.7"],
+            "type": "NodePort",
+            "ports": [{"port": 80, "nodePort": 30080}],
+            "selector": {"app": "web"},
+        },
+    },
+]
 
 
 @pytest.fixture
@@ -43,8 +66,14 @@ def s3(mocked_aws):
 async def write(job: config.S3SnapshotJob, objects: list, created: float) -> str:
     store = snapshots.SnapshotStore(job)
     sid = snapshots.new_id(created)
-    data = snapshots.encode(objects, snapshot_id=sid, created=created, cluster="beijing",
-                            namespaces=["default"], kinds=["ConfigMap", "Secret", "Service"])  # fmt: skip
+    data = snapshots.encode(
+        objects,
+        snapshot_id=sid,
+        created=created,
+        cluster="beijing",
+        namespaces=["default"],
+        kinds=["ConfigMap", "Secret", "Service"],
+    )
     return await store.put(sid, data)
 
 

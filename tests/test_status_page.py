@@ -33,9 +33,13 @@ async def test_the_page_shows_every_service_and_turns_blue_on_a_failover(daemon,
     cfg = daemon.config(interval="500ms")
     cfg["services"]["second"] = {
         **cfg["services"]["webapp"],
-        "traffic": {"rfc2136": {**cfg["services"]["webapp"]["traffic"]["rfc2136"],
-                                "name": f"second.{lab.ZONE}"}},
-    }  # fmt: skip
+        "traffic": {
+            "rfc2136": {
+                **cfg["services"]["webapp"]["traffic"]["rfc2136"],
+                "name": f"second.{lab.ZONE}",
+            }
+        },
+    }
     d = await daemon.start(cfg)
     await d.wait_for("side_ready", side="standby", service="webapp")
     page = await browser.new_page(viewport={"width": 1200, "height": 760})

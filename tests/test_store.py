@@ -107,25 +107,67 @@ def test_a_schema_1_file_of_failoverd_0_1_is_upgraded_and_its_plan_resumes(tmp_p
     # what failoverd 0.1 wrote mid-failover: free-form dicts, events without `active`
     old = {
         "schema": 1,
-        "services": {"web": {
-            "machine": {"state": "failing_over", "active": "primary", "blocked": None,
-                        "last_move_at": None, "paused_after_plan": False},
-            "plan": {"id": "abc", "kind": "failover", "trigger": "auto", "source": "primary",
-                     "target": "standby", "reason": "primary down", "started": 10.0,
-                     "outage_started": 4.0, "result": "running", "finished": None,
-                     "rto_seconds": None, "rpo_seconds": None, "rpo_jobs": {}, "error": None,
-                     "steps": [{"name": "switch", "status": "running", "attempts": 1,
-                                "started": 10.0, "duration_seconds": None, "error": None,
-                                "best_effort": False, "output": None},
-                               {"name": "verify", "status": "pending", "attempts": 0,
-                                "started": None, "duration_seconds": None, "error": None,
-                                "best_effort": False, "output": None}]},
-            "last_failover": None,
-            "history": [{"time": 9.0, "service": "web", "from": "primary_suspect",
-                         "to": "failing_over", "reason": "primary failed 3 consecutive rounds"}],
-            "replication": {"db": {"last_success": 8.0, "last_error": None}},
-        }},
-    }  # fmt: skip
+        "services": {
+            "web": {
+                "machine": {
+                    "state": "failing_over",
+                    "active": "primary",
+                    "blocked": None,
+                    "last_move_at": None,
+                    "paused_after_plan": False,
+                },
+                "plan": {
+                    "id": "abc",
+                    "kind": "failover",
+                    "trigger": "auto",
+                    "source": "primary",
+                    "target": "standby",
+                    "reason": "primary down",
+                    "started": 10.0,
+                    "outage_started": 4.0,
+                    "result": "running",
+                    "finished": None,
+                    "rto_seconds": None,
+                    "rpo_seconds": None,
+                    "rpo_jobs": {},
+                    "error": None,
+                    "steps": [
+                        {
+                            "name": "switch",
+                            "status": "running",
+                            "attempts": 1,
+                            "started": 10.0,
+                            "duration_seconds": None,
+                            "error": None,
+                            "best_effort": False,
+                            "output": None,
+                        },
+                        {
+                            "name": "verify",
+                            "status": "pending",
+                            "attempts": 0,
+                            "started": None,
+                            "duration_seconds": None,
+                            "error": None,
+                            "best_effort": False,
+                            "output": None,
+                        },
+                    ],
+                },
+                "last_failover": None,
+                "history": [
+                    {
+                        "time": 9.0,
+                        "service": "web",
+                        "from": "primary_suspect",
+                        "to": "failing_over",
+                        "reason": "primary failed 3 consecutive rounds",
+                    }
+                ],
+                "replication": {"db": {"last_success": 8.0, "last_error": None}},
+            }
+        },
+    }
     path = tmp_path / "state.json"
     path.write_text(json.dumps(old))
     (rec,) = Store(path).load().values()

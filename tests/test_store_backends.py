@@ -96,8 +96,9 @@ async def test_the_outbox_and_the_audit_survive_a_restart(backend):
     _, make = backend
     first = make()
     await first.open(["web"], epoch=1)
-    entries = [{"notice": {"id": str(n), "event": "failover_started"}, "sinks": ["hook"]}
-               for n in range(3)]  # fmt: skip
+    entries = [
+        {"notice": {"id": str(n), "event": "failover_started"}, "sinks": ["hook"]} for n in range(3)
+    ]
     await first.save_outbox(entries)
     assert await first.load_audit() == []
     for n in range(3):
@@ -133,8 +134,10 @@ async def test_a_configmap_never_nears_the_size_limit(tmp_path):
     async with configmap_backend(tmp_path) as make:
         store = make()
         await store.open(["web"], epoch=1)
-        huge = [{"notice": {"id": str(n), "message": "x" * 2000}, "sinks": ["hook"]}
-                for n in range(1000)]  # fmt: skip
+        huge = [
+            {"notice": {"id": str(n), "message": "x" * 2000}, "sinks": ["hook"]}
+            for n in range(1000)
+        ]
         await store.save_outbox(huge)  # 2 MB asked: the oldest events give way
         kept = await store.load_outbox()
         assert 0 < len(kept) < 1000 and kept[-1] == huge[-1]

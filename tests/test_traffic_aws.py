@@ -14,8 +14,17 @@ from tests.lab import aws as lab_aws
 
 
 def route53_switch(zone_id: str, **extra):
-    spec = {"route53": {"hosted_zone_id": zone_id, "name": lab.RECORD, "type": "A", "ttl": 30,
-                        "primary": [lab.PRIMARY_IP], "standby": [lab.STANDBY_IP], **extra}}  # fmt: skip
+    spec = {
+        "route53": {
+            "hosted_zone_id": zone_id,
+            "name": lab.RECORD,
+            "type": "A",
+            "ttl": 30,
+            "primary": [lab.PRIMARY_IP],
+            "standby": [lab.STANDBY_IP],
+            **extra,
+        }
+    }
     return build(config.TrafficSpec.model_validate(spec))
 
 
@@ -48,8 +57,14 @@ async def test_route53_unknown_zone_is_permanent(mocked_aws):
 
 async def test_elbv2_weights_move_to_the_target_side_and_back(mocked_aws):
     alb = lab_aws.make_alb(None)
-    spec = {"elbv2": {"listener_arn": alb.listener_arn, "primary_target_group": alb.primary_tg,
-                      "standby_target_group": alb.standby_tg, "region": lab_aws.REGION}}  # fmt: skip
+    spec = {
+        "elbv2": {
+            "listener_arn": alb.listener_arn,
+            "primary_target_group": alb.primary_tg,
+            "standby_target_group": alb.standby_tg,
+            "region": lab_aws.REGION,
+        }
+    }
     sw = build(config.TrafficSpec.model_validate(spec))
     assert await sw.current() == "primary"
     await sw.switch("standby")

@@ -13,11 +13,16 @@ from tests import lab
 def switch_for(bind: lab.Bind, secret_file: str | None = None, **extra):
     spec = {
         "rfc2136": {
-            "server": bind.server, "zone": lab.ZONE, "name": lab.RECORD, "ttl": 5,
-            "primary": [lab.PRIMARY_IP], "standby": [lab.STANDBY_IP],
-            "tsig": {"name": lab.KEY_NAME, "secret_file": secret_file or str(bind.key_file)}, **extra,
+            "server": bind.server,
+            "zone": lab.ZONE,
+            "name": lab.RECORD,
+            "ttl": 5,
+            "primary": [lab.PRIMARY_IP],
+            "standby": [lab.STANDBY_IP],
+            "tsig": {"name": lab.KEY_NAME, "secret_file": secret_file or str(bind.key_file)},
+            **extra,
         }
-    }  # fmt: skip
+    }
     return build(config.TrafficSpec.model_validate(spec))
 
 

@@ -94,8 +94,10 @@ def _status_page() -> tuple[bytes, str]:
     html = resources.files("failoverd.app").joinpath("web/status.html").read_text()
     script = html.split("<script>", 1)[1].split("</script>", 1)[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
-           "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+    csp = (
+        f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+    )
     return html.encode(), csp
 
 
@@ -164,9 +166,13 @@ class _Routes:
                 else ((request.host or "").split("]")[0].lstrip("["))
             )
             if not _host_allowed(host, self.allowed_hosts()):
-                return _error(421, "misdirected request", f"Host {request.host!r} is not "
-                              "this API: use an IP address, localhost, or a name in "
-                              "api.allowed_hosts")  # fmt: skip
+                return _error(
+                    421,
+                    "misdirected request",
+                    f"Host {request.host!r} is not "
+                    "this API: use an IP address, localhost, or a name in "
+                    "api.allowed_hosts",
+                )
         return await handler(request)
 
     @web.middleware
@@ -221,10 +227,16 @@ class _Routes:
 
     async def page(self, _: web.Request) -> web.Response:
         """The read-only status page: HTML with one inline script, no external assets."""
-        return web.Response(body=self.page_html, content_type="text/html", charset="utf-8",
-                            headers={"Content-Security-Policy": self.page_csp,
-                                     "X-Content-Type-Options": "nosniff",
-                                     "Cache-Control": "no-store"})  # fmt: skip
+        return web.Response(
+            body=self.page_html,
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Content-Security-Policy": self.page_csp,
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
 
     async def healthz(self, _: web.Request) -> web.Response:
         problems = self.control.health()
@@ -280,8 +292,15 @@ class _Routes:
                     400, "bad request", 'for: a duration up to 30d, like "2h", with pause only'
                 )
         request[AUDIT].update(reason=reason, force=force or None, pause_for=seconds)
-        cmd = OperatorCommand(name, cast(Command, verb), reason, force, seconds,
-                              request.get(WHO, ""), request.remote or "")  # fmt: skip
+        cmd = OperatorCommand(
+            name,
+            cast(Command, verb),
+            reason,
+            force,
+            seconds,
+            request.get(WHO, ""),
+            request.remote or "",
+        )
         decision = self.control.command(cmd)
         if decision is None:
             return _error(404, "not found", f"no service named {name!r}")

@@ -50,11 +50,18 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("service")
         cmd.add_argument("--reason", default="", help="recorded in the event log")
         if verb in ("failover", "failback", "approve"):
-            cmd.add_argument("--force", action="store_true",
-                             help="move even towards a side that is not ready (logged, noted)")  # fmt: skip
+            cmd.add_argument(
+                "--force",
+                action="store_true",
+                help="move even towards a side that is not ready (logged, noted)",
+            )
         if verb == "pause":
-            cmd.add_argument("--for", dest="pause_for", metavar="DURATION",
-                             help="a timed pause, e.g. 2h: it resumes by itself")  # fmt: skip
+            cmd.add_argument(
+                "--for",
+                dest="pause_for",
+                metavar="DURATION",
+                help="a timed pause, e.g. 2h: it resumes by itself",
+            )
         cmd.add_argument("--api", default=os.environ.get("FAILOVERD_API", DEFAULT_API))
         cmd.add_argument(
             "--token-file", type=Path, help="bearer token file (else $FAILOVERD_API_TOKEN)"
@@ -84,8 +91,10 @@ def _notify_test(args: argparse.Namespace) -> int:
         args.api.rstrip("/") + "/v1/notify/test", "POST", {}, _token(args.token_file)
     )
     if code != 200:
-        print(f"failoverd: notify-test refused ({code}): {data.get('detail') or data.get('error')}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"failoverd: notify-test refused ({code}): {data.get('detail') or data.get('error')}",
+            file=sys.stderr,
+        )
         return 2 if code in (400, 401, 404) else 1
     sinks = data.get("sinks", {})
     if not sinks:
@@ -209,8 +218,18 @@ def _print_status(data: dict[str, Any], now: float | None = None) -> None:
         state = svc["state"] + (f" ({svc['blocked']})" if svc.get("blocked") else "")
         if svc.get("paused_until"):
             state += f" ({_seconds(max(0.0, svc['paused_until'] - now))} left)"
-        rows.append((name, state, svc["active"], svc["mode"], *_sides(svc),
-                     _seconds(svc.get("last_round_age_seconds")), rpo, _last(svc, now)))  # fmt: skip
+        rows.append(
+            (
+                name,
+                state,
+                svc["active"],
+                svc["mode"],
+                *_sides(svc),
+                _seconds(svc.get("last_round_age_seconds")),
+                rpo,
+                _last(svc, now),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
@@ -296,15 +315,19 @@ def _explain(args: argparse.Namespace) -> int:
     if not d:
         print(f"{args.service}: no round has been decided yet")
         return 0
-    print(f"{args.service}: {d['from']} -> {d['to']} (traffic on the {d['active']}, "
-          f"automation {d['automation']}, mode {d['mode']})")  # fmt: skip
+    print(
+        f"{args.service}: {d['from']} -> {d['to']} (traffic on the {d['active']}, "
+        f"automation {d['automation']}, mode {d['mode']})"
+    )
     print(f"  reason: {d['reason']}")
     for side in ("primary", "standby"):
         verdict = "healthy" if d["verdict"].get(side) else "FAILED"
-        print(f"  {side}: round {verdict} by quorum {d['quorum']}; "
-              f"{d['consecutive_failed'][side]} failed / {d['failure_threshold']} "
-              f"to fail over, {d['consecutive_ok'][side]} ok / {d['recovery_threshold']} to be ready"
-              f"{' (ready)' if d['ready'][side] else ''}")  # fmt: skip
+        print(
+            f"  {side}: round {verdict} by quorum {d['quorum']}; "
+            f"{d['consecutive_failed'][side]} failed / {d['failure_threshold']} "
+            f"to fail over, {d['consecutive_ok'][side]} ok / {d['recovery_threshold']} to be ready"
+            f"{' (ready)' if d['ready'][side] else ''}"
+        )
         for p in d["probes"][side]:
             print(f"    {'ok  ' if p['ok'] else 'FAIL'} {p['probe']}: {p['reason']}")
     print(
@@ -324,8 +347,10 @@ def _audit(args: argparse.Namespace) -> int:
     for e in data.get("audit", []):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["time"]))
         extra = " ".join(f"{k}={e[k]}" for k in ("client", "force", "pause_for") if k in e)
-        print(f"{when}Z {e['who']:10} {e['action']:18} {e['service']:16} {e['result']:10} "
-              f"{e.get('reason', '')} {extra}".rstrip())  # fmt: skip
+        print(
+            f"{when}Z {e['who']:10} {e['action']:18} {e['service']:16} {e['result']:10} "
+            f"{e.get('reason', '')} {extra}".rstrip()
+        )
     return 0
 
 
@@ -335,11 +360,14 @@ def _drill(args: argparse.Namespace) -> int:
 
     api = args.api.rstrip("/")
     body = {"kind": args.kind, "reason": args.reason, "soak": args.soak}
-    code, data = _request(f"{api}/v1/services/{args.service}/drill", "POST", body,
-                          _token(args.token_file))  # fmt: skip
+    code, data = _request(
+        f"{api}/v1/services/{args.service}/drill", "POST", body, _token(args.token_file)
+    )
     if code != 202:
-        print(f"failoverd: drill refused ({code}): {data.get('detail') or data.get('error')}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"failoverd: drill refused ({code}): {data.get('detail') or data.get('error')}",
+            file=sys.stderr,
+        )
         return 2 if code in (400, 401, 404) else 1
     drill_id = data["drill"]
     print(f"drill {drill_id} ({args.kind}) of {args.service} started", flush=True)

@@ -77,12 +77,14 @@ class DaemonControl:
             for name, rec in self.arbiter.seen.items():
                 if name in services:
                     services[name] |= {
-                        "state": rec.machine.state.value, "active": rec.machine.active,
+                        "state": rec.machine.state.value,
+                        "active": rec.machine.active,
                         "blocked": rec.machine.blocked.value if rec.machine.blocked else None,
                         "plan": plan_to_dict(rec.plan) if rec.plan else None,
                         "last_failover": plan_to_dict(rec.last_failover)
-                        if rec.last_failover else None,
-                    }  # fmt: skip
+                        if rec.last_failover
+                        else None,
+                    }
         return {"leader": self.leading, "lease": lease, "services": services}
 
     def events(self, limit: int) -> list[dict[str, Any]]:
@@ -95,10 +97,22 @@ class DaemonControl:
         runner = self.runners.get(cmd.service)
         if runner is not None and not self.leading:
             holder = self.arbiter.elector.holder if self.arbiter else None
-            return Decision(runner.record.machine, (), f"this replica ({self.me}) is not the "
-                            f"leader; send it to the leader ({holder or 'none yet'})", rejected=True)  # fmt: skip
-        self.log.warning("operator_command", service=cmd.service, command=cmd.command,
-                         reason=cmd.reason, force=cmd.force, who=cmd.who, client=cmd.client)  # fmt: skip
+            return Decision(
+                runner.record.machine,
+                (),
+                f"this replica ({self.me}) is not the "
+                f"leader; send it to the leader ({holder or 'none yet'})",
+                rejected=True,
+            )
+        self.log.warning(
+            "operator_command",
+            service=cmd.service,
+            command=cmd.command,
+            reason=cmd.reason,
+            force=cmd.force,
+            who=cmd.who,
+            client=cmd.client,
+        )
         decision = (
             None
             if runner is None
@@ -127,8 +141,15 @@ class DaemonControl:
         # a follower keeps its refusals in memory (and logs them): the state is the leader's
         self.audit.record(who, action, service, result, persist=self.leading, **fields)
         if not self.leading:
-            self.log.info("audit", who=who, action=action, service=service, result=result,
-                          client=fields.get("client"), status=fields.get("status"))  # fmt: skip
+            self.log.info(
+                "audit",
+                who=who,
+                action=action,
+                service=service,
+                result=result,
+                client=fields.get("client"),
+                status=fields.get("status"),
+            )
 
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         if not self.leading:

@@ -72,17 +72,25 @@ class Daemon(DaemonControl):
         self.arbiter: Arbiter | None = None
         if cfg.leader_election is not None:
             self.arbiter = Arbiter(
-                cfg, lambda: self.clusters, self.me, metrics=self.metrics, log=self.log,
-                wall=clock.wall, stop_following=self._stop_following, take_charge=self._lead,
-                stop_acting=self._stop_acting, notify=lambda *a: self.notifier.emit(*a),
+                cfg,
+                lambda: self.clusters,
+                self.me,
+                metrics=self.metrics,
+                log=self.log,
+                wall=clock.wall,
+                stop_following=self._stop_following,
+                take_charge=self._lead,
+                stop_acting=self._stop_acting,
+                notify=lambda *a: self.notifier.emit(*a),
                 lock=self._reloading,
-            )  # fmt: skip
+            )
             self.store = self.arbiter.store
         self.api: ApiServer | None = None
         self.started = False
         self.audit = AuditLog(self.store, self.log, clock.wall)
-        self.notifier = Notifier(build_sinks(cfg.notify), self.store, self.metrics,
-                                 self.log, wall=clock.wall)  # fmt: skip
+        self.notifier = Notifier(
+            build_sinks(cfg.notify), self.store, self.metrics, self.log, wall=clock.wall
+        )
         self.drill_desk = DrillDesk(self.metrics, self.notifier, self.audit, clock, self.log)
         self._reloads: set[asyncio.Task[None]] = set()
 
@@ -92,9 +100,12 @@ class Daemon(DaemonControl):
         if name not in self.persistence:
             record = self.records.setdefault(name, ServiceRecord())
             self.persistence[name] = ServicePersistence(
-                name, record, _NOWHERE if follow else self.store, self.metrics,
+                name,
+                record,
+                _NOWHERE if follow else self.store,
+                self.metrics,
                 self.log.bind(service=name),
-            )  # fmt: skip
+            )
         return self.persistence[name]
 
     def _build_runner(
@@ -120,22 +131,43 @@ class Daemon(DaemonControl):
                 for job, spec in svc.replication.items()
             }
             scheduler = Scheduler(
-                name, svc.replication, jobs, record.replication, metrics=self.metrics, log=self.log,
-                objective_rpo=svc.objectives.rpo, clock=self.clock, on_change=persistence.request,
+                name,
+                svc.replication,
+                jobs,
+                record.replication,
+                metrics=self.metrics,
+                log=self.log,
+                objective_rpo=svc.objectives.rpo,
+                clock=self.clock,
+                on_change=persistence.request,
                 notify=self.notifier.emit,
                 may_run=lambda: machine.may_replicate(record.machine, record.plan is not None),
-            )  # fmt: skip
+            )
         steps = StepBook(
-            name, svc, switch, clusters, self.clock,
+            name,
+            svc,
+            switch,
+            clusters,
+            self.clock,
             catch_up=scheduler.catch_up if scheduler else None,
             rpo=scheduler.rpo if scheduler else _no_rpo,
-        )  # fmt: skip
+        )
         runner = ServiceRunner(
-            name, svc, record, bound, switch, steps, replication=scheduler,
-            metrics=self.metrics, persistence=persistence, log=self.log, clock=self.clock,
-            notify=self.notifier.emit, audit=self.audit.record,
+            name,
+            svc,
+            record,
+            bound,
+            switch,
+            steps,
+            replication=scheduler,
+            metrics=self.metrics,
+            persistence=persistence,
+            log=self.log,
+            clock=self.clock,
+            notify=self.notifier.emit,
+            audit=self.audit.record,
             give_way=functools.partial(self.drill_desk.give_way, name),
-        )  # fmt: skip
+        )
         if self.arbiter is not None:  # no plan step starts unless it fits in the lease
             runner.plans.gate = self.arbiter.elector.wait_for
         return runner
@@ -167,8 +199,12 @@ class Daemon(DaemonControl):
         if error is None:
             return  # stopped for a reload
         self.metrics.task_failures.labels(task.get_name()).inc()
-        self.log.error("task_failed", task=task.get_name(), error=repr(error),
-                       exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+        self.log.error(
+            "task_failed",
+            task=task.get_name(),
+            error=repr(error),
+            exc_info=(type(error), error, error.__traceback__),
+        )
 
     # ----------------------------------------------------------------- life cycle
 
@@ -206,8 +242,13 @@ class Daemon(DaemonControl):
         else:
             self.arbiter.start()
         self.started = True
-        self.log.info("started", services=sorted(self.runners), api=self.cfg.api.listen,
-                      state=self.store.where, identity=self.me if self.arbiter else None)  # fmt: skip
+        self.log.info(
+            "started",
+            services=sorted(self.runners),
+            api=self.cfg.api.listen,
+            state=self.store.where,
+            identity=self.me if self.arbiter else None,
+        )
 
     async def _take_charge(self) -> None:
         """Act on the loaded state: resume plans, adopt where traffic points, deliver."""
@@ -297,31 +338,43 @@ class Daemon(DaemonControl):
             try:
                 await self._reload(self.config_path)
             except Exception as e:
-                self.log.error("reload_failed", path=str(self.config_path), error=str(e) or repr(e),
-                               kept="the running config")  # fmt: skip
+                self.log.error(
+                    "reload_failed",
+                    path=str(self.config_path),
+                    error=str(e) or repr(e),
+                    kept="the running config",
+                )
 
     async def _reload(self, path: Path) -> None:
         try:
             new = config.load(path)
             preflight.check(new, path)
         except config.ConfigError as e:
-            self.log.error("reload_failed", path=str(path), errors=e.errors,
-                           kept="the running config")  # fmt: skip
+            self.log.error(
+                "reload_failed", path=str(path), errors=e.errors, kept="the running config"
+            )
             return
         old = self.cfg
         if (new.state, new.api.listen, new.leader_election) != (
-            old.state, old.api.listen, old.leader_election
-        ):  # fmt: skip
-            self.log.warning("reload_partial", detail="api.listen, state and leader_election "
-                             "changes take effect at the next restart; the API token is re-read "
-                             "now")  # fmt: skip
-            new = new.model_copy(update={"state": old.state,
-                                         "leader_election": old.leader_election})  # fmt: skip
+            old.state,
+            old.api.listen,
+            old.leader_election,
+        ):
+            self.log.warning(
+                "reload_partial",
+                detail="api.listen, state and leader_election "
+                "changes take effect at the next restart; the API token is re-read "
+                "now",
+            )
+            new = new.model_copy(
+                update={"state": old.state, "leader_election": old.leader_election}
+            )
         clusters = Clusters(new.clusters) if new.clusters != old.clusters else self.clusters
         changed = {
-            n for n in set(old.services) | set(new.services)
+            n
+            for n in set(old.services) | set(new.services)
             if old.services.get(n) != new.services.get(n) or clusters is not self.clusters
-        }  # fmt: skip
+        }
         deferred = {n for n in changed if n in self.runners and self.runners[n].record.plan}
         built: dict[str, ServiceRunner] = {}
         try:  # build everything first: any error leaves the running config untouched
@@ -339,23 +392,38 @@ class Daemon(DaemonControl):
             await self.notifier.replace_sinks(sinks)
         await self._swap(built, changed - deferred, deferred, clusters)
         self.cfg = new.model_copy(
-            update={"services": {**new.services, **{n: old.services[n] for n in deferred
-                                                      if n in old.services}}}
-        )  # fmt: skip
+            update={
+                "services": {
+                    **new.services,
+                    **{n: old.services[n] for n in deferred if n in old.services},
+                }
+            }
+        )
         self.metrics.known(self.cfg)
         if self.arbiter is not None:
             self.arbiter.services = list(self.cfg.services)
         logs.configure(new.log.format, new.log.level)
-        self.log.info("reloaded", path=str(path), services=sorted(self.runners),
-                      changed=sorted(changed - deferred), deferred=sorted(deferred))  # fmt: skip
+        self.log.info(
+            "reloaded",
+            path=str(path),
+            services=sorted(self.runners),
+            changed=sorted(changed - deferred),
+            deferred=sorted(deferred),
+        )
 
     async def _swap(
-        self, built: dict[str, ServiceRunner], changed: set[str], deferred: set[str],
+        self,
+        built: dict[str, ServiceRunner],
+        changed: set[str],
+        deferred: set[str],
         clusters: Clusters,
-    ) -> None:  # fmt: skip
+    ) -> None:
         for name in sorted(deferred):
-            self.log.warning("reload_deferred", service=name, detail="a plan is in flight: "
-                             "send SIGHUP again after it finishes")  # fmt: skip
+            self.log.warning(
+                "reload_deferred",
+                service=name,
+                detail="a plan is in flight: send SIGHUP again after it finishes",
+            )
         for name in sorted(changed):
             old = self.runners.get(name)
             if old is not None:
@@ -364,8 +432,9 @@ class Daemon(DaemonControl):
                 if task is not None:
                     await asyncio.gather(task, return_exceptions=True)
                 if old.record.plan is not None:  # the last round started a plan: it runs on
-                    self.log.warning("reload_deferred", service=name,
-                                     detail="a plan started during the reload")  # fmt: skip
+                    self.log.warning(
+                        "reload_deferred", service=name, detail="a plan started during the reload"
+                    )
                     old.loop_stopping.clear()
                     self._start_loop(name)
                     continue

@@ -78,19 +78,39 @@ def _config(
         "api": {"listen": f"{LOOPBACK}:{api_port}", "token_file": str(tmp / "api.token")},
         "state": {"path": str(tmp / "state.json")},
         "log": {"format": "json", "level": "info"},
-        "services": {"webapp": {
-            "mode": "hot", "primary": "beijing", "standby": "shanghai",
-            "objectives": {"rto": "10s"},
-            "probes": {"primary": [{"http": {"url": primary.url, "timeout": "300ms"}}],
-                       "standby": [{"http": {"url": standby.url, "timeout": "300ms"}}]},
-            "policy": {"interval": "500ms", "failure_threshold": 3, "recovery_threshold": 2,
-                       "quorum": "majority", "hold_down": "1m"},
-            "traffic": {"route53": {
-                "hosted_zone_id": zone_id, "name": RECORD, "type": "A", "ttl": 30,
-                "primary": [PRIMARY_IP], "standby": [STANDBY_IP],
-                "region": "us-east-1", "endpoint_url": moto, "insync_poll": "200ms"}},
-        }},
-    }  # fmt: skip
+        "services": {
+            "webapp": {
+                "mode": "hot",
+                "primary": "beijing",
+                "standby": "shanghai",
+                "objectives": {"rto": "10s"},
+                "probes": {
+                    "primary": [{"http": {"url": primary.url, "timeout": "300ms"}}],
+                    "standby": [{"http": {"url": standby.url, "timeout": "300ms"}}],
+                },
+                "policy": {
+                    "interval": "500ms",
+                    "failure_threshold": 3,
+                    "recovery_threshold": 2,
+                    "quorum": "majority",
+                    "hold_down": "1m",
+                },
+                "traffic": {
+                    "route53": {
+                        "hosted_zone_id": zone_id,
+                        "name": RECORD,
+                        "type": "A",
+                        "ttl": 30,
+                        "primary": [PRIMARY_IP],
+                        "standby": [STANDBY_IP],
+                        "region": "us-east-1",
+                        "endpoint_url": moto,
+                        "insync_poll": "200ms",
+                    }
+                },
+            }
+        },
+    }
 
 
 class Timeline:
@@ -173,8 +193,22 @@ class Lab:
         zone_id = r53.create_hosted_zone(Name=ZONE, CallerReference=secrets.token_hex(8))[
             "HostedZone"
         ]["Id"]
-        r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT",
-            "ResourceRecordSet": {"Name": RECORD, "Type": "A", "TTL": 30, "ResourceRecords": [{"Value": PRIMARY_IP}]}}]})  # fmt: skip
+        r53.change_resource_record_sets(
+            HostedZoneId=zone_id,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": RECORD,
+                            "Type": "A",
+                            "TTL": 30,
+                            "ResourceRecords": [{"Value": PRIMARY_IP}],
+                        },
+                    }
+                ]
+            },
+        )
         await self.primary.up()
         await self.standby.up()
         token_file = self.tmp / "api.token"
@@ -236,9 +270,13 @@ async def run(keep_running: bool = False, out: TextIO = sys.stdout) -> int:
         )
         if keep_running:
             api = f"http://{LOOPBACK}:{lab.api_port}"
-            print(f"\nStill running. Try:\n    curl -s {api}/v1/status\n    curl -s {api}/metrics | grep failoverd_\n"
-                  f"    curl -s -X POST -H 'Authorization: Bearer {lab.token}' {api}/v1/services/webapp/failback\n"
-                  "Press Ctrl-C to stop.", file=out, flush=True)  # fmt: skip
+            print(
+                f"\nStill running. Try:\n    curl -s {api}/v1/status\n    curl -s {api}/metrics | grep failoverd_\n"
+                f"    curl -s -X POST -H 'Authorization: Bearer {lab.token}' {api}/v1/services/webapp/failback\n"
+                "Press Ctrl-C to stop.",
+                file=out,
+                flush=True,
+            )
             await _until_interrupted()
         print(
             f"Measured RTO: {lf['rto_seconds']:.2f} s (last healthy primary round -> verified switch)",

@@ -29,10 +29,18 @@ _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="failoverd-aws")
 
 # Codes that mean "slow down" or "our side broke": retrying is right.
 _TRANSIENT_CODES = {
-    "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-    "PriorRequestNotComplete", "ServiceUnavailable", "InternalFailure", "InternalError",
-    "RequestTimeout", "RequestTimeoutException", "SlowDown",
-}  # fmt: skip
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "PriorRequestNotComplete",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "SlowDown",
+}
 
 
 def client(service: str, region: str | None, endpoint_url: str | None) -> Any:

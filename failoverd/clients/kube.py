@@ -124,8 +124,17 @@ async def api_ready(api: k8s.ApiClient) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- objects
 
 # Fields the API server owns: copying them to another cluster is wrong or refused.
-_SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation",
-                    "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")  # fmt: skip
+_SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+)
 
 # kind -> (API class, snake-case resource used in the client's method names)
 KINDS: dict[str, tuple[type[Any], str]] = {
@@ -156,9 +165,11 @@ def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_METADATA}
     annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items()
-        if k != "kubectl.kubernetes.io/last-applied-configuration" and not k.startswith("deployment.kubernetes.io/")
-    }  # fmt: skip
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k != "kubectl.kubernetes.io/last-applied-configuration"
+        and not k.startswith("deployment.kubernetes.io/")
+    }
     meta.pop("annotations", None)
     if annotations:
         meta["annotations"] = annotations
@@ -281,9 +292,13 @@ async def request_json(
     try:
         async with asyncio.timeout(timeout):
             resp = await api.call_api(
-                path, method, body=body, auth_settings=["BearerToken"], _preload_content=False,
+                path,
+                method,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
                 header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            )  # fmt: skip
+            )
             try:
                 raw = await resp.read()
             finally:
@@ -334,9 +349,12 @@ class Objects:
         """Create it (Conflict when it already exists)."""
         api = await self._get_api()
         out = await request_json(
-            api, "POST", object_path(self.api_version, self.plural, self.namespace),
-            self._body(obj), timeout,
-        )  # fmt: skip
+            api,
+            "POST",
+            object_path(self.api_version, self.plural, self.namespace),
+            self._body(obj),
+            timeout,
+        )
         if out is None:
             raise PermanentError(f"create {self.kind} in {self.namespace}: namespace not found")
         return out
@@ -355,13 +373,20 @@ class Objects:
         """The watch events of one object (the server ends the stream after `timeout`)."""
         api = await self._get_api()
         path = object_path(self.api_version, self.plural, self.namespace)
-        query = [("watch", "true"), ("fieldSelector", f"metadata.name={name}"),
-                 ("timeoutSeconds", str(int(timeout)))]  # fmt: skip
+        query = [
+            ("watch", "true"),
+            ("fieldSelector", f"metadata.name={name}"),
+            ("timeoutSeconds", str(int(timeout))),
+        ]
         try:
             resp = await api.call_api(
-                path, "GET", query_params=query, auth_settings=["BearerToken"],
-                _preload_content=False, header_params={"Accept": "application/json"},
-            )  # fmt: skip
+                path,
+                "GET",
+                query_params=query,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                header_params={"Accept": "application/json"},
+            )
         except (aiohttp.ClientError, OSError, TimeoutError, ApiException) as e:
             raise classify(e, f"watch {path}") from None
         try:

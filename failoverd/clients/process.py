@@ -41,9 +41,13 @@ async def run(argv: list[str], timeout: float, env: dict[str, str] | None = None
     full_env = {k: v for k, v in os.environ.items() if k not in _HIDDEN} | (env or {})
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=full_env, start_new_session=True,
-        )  # fmt: skip
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,
+        )
     except OSError as e:
         raise PermanentError(f"cannot run {argv[0]}: {e.strerror or e}") from None
     try:

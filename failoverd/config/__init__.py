@@ -115,4 +115,4 @@ __all__ = [
     "parse",
     "probe_labels",
     "sink_labels",
-]  # fmt: skip
+]

@@ -36,8 +36,10 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 
 def _kube_name(v: str) -> str:
     if not _DNS_LABEL.fullmatch(v):
-        raise ValueError(f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
-                         "and '-', at most 40 characters here)")  # fmt: skip
+        raise ValueError(
+            f"{v!r} is not a valid Kubernetes name (lowercase letters, digits "
+            "and '-', at most 40 characters here)"
+        )
     return v
 
 
@@ -176,10 +178,13 @@ class Config(Model):
         if isinstance(data, dict) and data.get("observe_only") is True:
             services = data.get("services")
             if isinstance(services, dict):
-                data = {**data, "services": {
-                    n: ({"observe_only": True, **s} if isinstance(s, dict) else s)
-                    for n, s in services.items()
-                }}  # fmt: skip
+                data = {
+                    **data,
+                    "services": {
+                        n: ({"observe_only": True, **s} if isinstance(s, dict) else s)
+                        for n, s in services.items()
+                    },
+                }
         return data
 
     def secret_env_names(self) -> set[str]:

@@ -133,8 +133,9 @@ def _checked(loader: Any, name: str, too_deep: ConfigError) -> tuple[Any, dict[P
     walk.lines[()] = node.start_mark.line + 1
     try:
         if _expanded(node, {}) > MAX_NODES:
-            raise walk.stop(node, f"over {MAX_NODES} values once aliases are expanded "
-                            "(a YAML alias bomb?)")  # fmt: skip
+            raise walk.stop(
+                node, f"over {MAX_NODES} values once aliases are expanded (a YAML alias bomb?)"
+            )
         walk.node(node, ())
     except RecursionError:
         raise too_deep from None

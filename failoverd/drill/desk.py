@@ -21,7 +21,12 @@ class DrillDesk:
         self, metrics: Metrics, notifier: Notifier, audit: AuditLog, clock: Clock, log: Logger
     ) -> None:
         self.metrics, self.notifier, self.audit, self.clock, self.log = (
-            metrics, notifier, audit, clock, log)  # fmt: skip
+            metrics,
+            notifier,
+            audit,
+            clock,
+            log,
+        )
         self.drills: dict[str, DrillRunner] = {}
 
     def _for(self, name: str, runner: ServiceRunner) -> DrillRunner:
@@ -49,13 +54,24 @@ class DrillDesk:
         self.metrics.drills.labels(d.service, d.kind, d.outcome).inc()
         if d.outcome == "passed":
             self.metrics.drill_last_success.labels(d.service, d.kind).set(d.finished or 0)
-        self.notifier.emit("drill_finished", d.service, drill_report.headline(as_report(d)), {
-            "drill": d.id, "kind": d.kind, "outcome": d.outcome, "error": d.error,
-            "rto_seconds": d.rto_seconds, "failback_rto_seconds": d.failback_rto_seconds,
-            "projected_rto_seconds": d.projected_rto_seconds, "rpo_seconds": d.rpo_seconds,
-        })  # fmt: skip
-        self.audit.record("failoverd", f"drill_{d.kind}", d.service, d.outcome, drill=d.id,
-                          reason=d.error)  # fmt: skip
+        self.notifier.emit(
+            "drill_finished",
+            d.service,
+            drill_report.headline(as_report(d)),
+            {
+                "drill": d.id,
+                "kind": d.kind,
+                "outcome": d.outcome,
+                "error": d.error,
+                "rto_seconds": d.rto_seconds,
+                "failback_rto_seconds": d.failback_rto_seconds,
+                "projected_rto_seconds": d.projected_rto_seconds,
+                "rpo_seconds": d.rpo_seconds,
+            },
+        )
+        self.audit.record(
+            "failoverd", f"drill_{d.kind}", d.service, d.outcome, drill=d.id, reason=d.error
+        )
 
     @staticmethod
     def reports(records: dict[str, ServiceRecord], drill_id: str | None) -> list[dict[str, Any]]:

@@ -13,8 +13,13 @@ import time
 from typing import Any
 
 SCHEMA = "failoverd-drill-report/1"
-VERDICT = {"passed": "PASSED", "failed": "FAILED", "interrupted": "INTERRUPTED",
-           "blocked": "BLOCKED", "running": "RUNNING"}  # fmt: skip
+VERDICT = {
+    "passed": "PASSED",
+    "failed": "FAILED",
+    "interrupted": "INTERRUPTED",
+    "blocked": "BLOCKED",
+    "running": "RUNNING",
+}
 
 
 def _when(t: float | None) -> str:
@@ -52,13 +57,20 @@ def as_markdown(r: dict[str, Any]) -> str:
     lines = [f"# {headline(r)}", ""]
     if r.get("error"):
         lines += [f"**Why:** {r['error']}", ""]
-    lines += [f"- drill `{r['id']}`, started {_when(r.get('started'))}, finished "
-              f"{_when(r.get('finished'))}", f"- reason: {r.get('reason') or '-'}", "",
-              "| check | result | duration | detail |", "|---|---|---|---|"]  # fmt: skip
+    lines += [
+        f"- drill `{r['id']}`, started {_when(r.get('started'))}, finished "
+        f"{_when(r.get('finished'))}",
+        f"- reason: {r.get('reason') or '-'}",
+        "",
+        "| check | result | duration | detail |",
+        "|---|---|---|---|",
+    ]
     for c in r.get("checks", []):
         detail = str(c.get("detail") or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {c['name']} | {'pass' if c['ok'] else '**FAIL**'} | "
-                     f"{_s(c.get('duration_seconds'))} | {detail} |")  # fmt: skip
+        lines.append(
+            f"| {c['name']} | {'pass' if c['ok'] else '**FAIL**'} | "
+            f"{_s(c.get('duration_seconds'))} | {detail} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -76,29 +88,39 @@ def _svg(r: dict[str, Any]) -> str:
     def x(sec: float) -> float:
         return left + (width - left - 20) * sec / span
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">'
+    ]
     for i in range(6):  # the axis
         sec = span * i / 5
-        out.append(f'<line x1="{x(sec):.1f}" y1="30" x2="{x(sec):.1f}" y2="{height - 24}" stroke="#d0d7de"/>'
-                   f'<text x="{x(sec):.1f}" y="{height - 8}" text-anchor="middle" fill="#57606a">{sec:.1f}s</text>')  # fmt: skip
+        out.append(
+            f'<line x1="{x(sec):.1f}" y1="30" x2="{x(sec):.1f}" y2="{height - 24}" stroke="#d0d7de"/>'
+            f'<text x="{x(sec):.1f}" y="{height - 8}" text-anchor="middle" fill="#57606a">{sec:.1f}s</text>'
+        )
     for i, c in enumerate(checks):
         y = 36 + i * row
         start = (c.get("started") or t0) - t0
         w = max(2.0, x(start + (c.get("duration_seconds") or 0)) - x(start))
         colour = "#1a7f37" if c["ok"] else "#cf222e"
-        out.append(f'<text x="{left - 8}" y="{y + 14}" text-anchor="end">{html.escape(c["name"])}</text>'
-                   f'<rect x="{x(start):.1f}" y="{y}" width="{w:.1f}" height="18" rx="3" fill="{colour}">'
-                   f'<title>{html.escape(c["name"])}: {_s(c.get("duration_seconds"))}</title></rect>')  # fmt: skip
-    for value, label, colour in ((objective, "objective RTO", "#9a6700"),
-                                 (rto, "RTO" if r.get("rto_seconds") else "projected RTO", "#0969da")):  # fmt: skip
+        out.append(
+            f'<text x="{left - 8}" y="{y + 14}" text-anchor="end">{html.escape(c["name"])}</text>'
+            f'<rect x="{x(start):.1f}" y="{y}" width="{w:.1f}" height="18" rx="3" fill="{colour}">'
+            f"<title>{html.escape(c['name'])}: {_s(c.get('duration_seconds'))}</title></rect>"
+        )
+    for value, label, colour in (
+        (objective, "objective RTO", "#9a6700"),
+        (rto, "RTO" if r.get("rto_seconds") else "projected RTO", "#0969da"),
+    ):
         if value:
             near_end = x(value) > width - 160  # keep the label inside the picture
             anchor, tx = ("end", x(value) - 4) if near_end else ("start", x(value) + 4)
-            out.append(f'<line x1="{x(value):.1f}" y1="24" x2="{x(value):.1f}" y2="{height - 24}" '
-                       f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>'
-                       f'<text x="{tx:.1f}" y="20" text-anchor="{anchor}" fill="{colour}">'
-                       f'{label} {_s(value)}</text>')  # fmt: skip
+            out.append(
+                f'<line x1="{x(value):.1f}" y1="24" x2="{x(value):.1f}" y2="{height - 24}" '
+                f'stroke="{colour}" stroke-width="2" stroke-dasharray="6 3"/>'
+                f'<text x="{tx:.1f}" y="20" text-anchor="{anchor}" fill="{colour}">'
+                f"{label} {_s(value)}</text>"
+            )
     out.append("</svg>")
     return "".join(out)
 

@@ -56,9 +56,15 @@ class DrillRunner:
 
     def start(self, kind: str, reason: str, soak: float) -> DrillRecord:
         r = self.runner
-        drill = DrillRecord(id=uuid.uuid4().hex[:12], service=r.name, kind=kind, reason=reason,
-                            started=r.clock.wall(), soak_seconds=soak,
-                            objectives={"rto": r.cfg.objectives.rto, "rpo": r.cfg.objectives.rpo})  # fmt: skip
+        drill = DrillRecord(
+            id=uuid.uuid4().hex[:12],
+            service=r.name,
+            kind=kind,
+            reason=reason,
+            started=r.clock.wall(),
+            soak_seconds=soak,
+            objectives={"rto": r.cfg.objectives.rto, "rpo": r.cfg.objectives.rpo},
+        )
         r.record.drill = drill
         r.persistence.request()
         self.gave_way, self.abandoned, self.settling = None, False, False
@@ -75,8 +81,13 @@ class DrillRunner:
         if plan.trigger == "drill" or task is None or task.done():
             return
         d = self.runner.record.drill
-        self.runner.log.warning("drill_gives_way", drill=d.id if d else None, plan=plan.id,
-                                kind=plan.kind, target=plan.target)  # fmt: skip
+        self.runner.log.warning(
+            "drill_gives_way",
+            drill=d.id if d else None,
+            plan=plan.id,
+            kind=plan.kind,
+            target=plan.target,
+        )
         if not self.settling:  # a drill writing its report is left to finish it
             self.gave_way = f"a real {plan.kind} started ({plan.reason}): the drill gave way"
             task.cancel()
@@ -112,9 +123,15 @@ class DrillRunner:
         r.record.drills.insert(0, drill)
         del r.record.drills[20:]
         await r.persistence.durable()
-        r.log.warning("drill_done", drill=drill.id, kind=drill.kind, outcome=drill.outcome,
-                      error=drill.error, rto_seconds=drill.rto_seconds,
-                      projected_rto_seconds=drill.projected_rto_seconds)  # fmt: skip
+        r.log.warning(
+            "drill_done",
+            drill=drill.id,
+            kind=drill.kind,
+            outcome=drill.outcome,
+            error=drill.error,
+            rto_seconds=drill.rto_seconds,
+            projected_rto_seconds=drill.projected_rto_seconds,
+        )
         self.on_done(drill)
 
     async def _attempt(self, drill: DrillRecord) -> None:
@@ -187,8 +204,14 @@ class DrillRunner:
         c.duration_seconds = round(r.clock.monotonic() - t0, 4)
         d.checks.append(c)
         await r.persistence.durable()
-        r.log.info("drill_check", drill=d.id, check=name, ok=c.ok, detail=c.detail,
-                   duration_seconds=c.duration_seconds)  # fmt: skip
+        r.log.info(
+            "drill_check",
+            drill=d.id,
+            check=name,
+            ok=c.ok,
+            detail=c.detail,
+            duration_seconds=c.duration_seconds,
+        )
         return c
 
     # ----------------------------------------------------------------- readiness
@@ -201,8 +224,10 @@ class DrillRunner:
 
         async def ready() -> str:
             if not machine.ready(r.record.machine, target, r.policy):
-                raise ActionError(f"the {target} is not ready ({r.record.machine.oks[target]} of "
-                                  f"{r.policy.recovery_threshold} healthy rounds)")  # fmt: skip
+                raise ActionError(
+                    f"the {target} is not ready ({r.record.machine.oks[target]} of "
+                    f"{r.policy.recovery_threshold} healthy rounds)"
+                )
             return f"{r.record.machine.oks[target]} healthy rounds in a row"
 
         await self._check(d, f"{target} ready", ready)
@@ -215,8 +240,11 @@ class DrillRunner:
         self._watch(steady)
         detection = r.cfg.policy.interval * r.cfg.policy.failure_threshold
         d.projected_rto_seconds = round(
-            detection + (prepare.duration_seconds or 0.0 if prepare else 0.0)
-            + (switch.duration_seconds or 0.0), 3)  # fmt: skip
+            detection
+            + (prepare.duration_seconds or 0.0 if prepare else 0.0)
+            + (switch.duration_seconds or 0.0),
+            3,
+        )
 
     async def _rpo(self, d: DrillRecord) -> str:
         assert self.runner.replication is not None
@@ -244,13 +272,25 @@ class DrillRunner:
         check: DrillCheck | None = None
         if cfg.restore is not None:
             restore = cfg.restore
-            check = await self._check(d, f"restore the newest snapshot into the {target}",
-                                      lambda: self._restore(d, restore, target))  # fmt: skip
+            check = await self._check(
+                d,
+                f"restore the newest snapshot into the {target}",
+                lambda: self._restore(d, restore, target),
+            )
         for s in cfg.scale:  # journal what to put back before touching anything
             api = await r.steps.clusters.api(s.cluster)
             wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
-            d.undo.append({"action": "scale", "cluster": s.cluster, "namespace": s.namespace,
-                           "kind": s.kind, "name": s.name, "replicas": wanted, "side": target})  # fmt: skip
+            d.undo.append(
+                {
+                    "action": "scale",
+                    "cluster": s.cluster,
+                    "namespace": s.namespace,
+                    "kind": s.kind,
+                    "name": s.name,
+                    "replicas": wanted,
+                    "side": target,
+                }
+            )
         await r.persistence.durable()
         if not cfg.scale:
             return check
@@ -289,9 +329,16 @@ class DrillRunner:
             if not await kube.create_object(api, clean):
                 continue
             created += 1
-            d.undo.append({"action": "delete", "cluster": cluster, "kind": clean["kind"],
-                           "namespace": meta.get("namespace"), "name": meta["name"],
-                           "side": target})  # fmt: skip
+            d.undo.append(
+                {
+                    "action": "delete",
+                    "cluster": cluster,
+                    "kind": clean["kind"],
+                    "namespace": meta.get("namespace"),
+                    "name": meta["name"],
+                    "side": target,
+                }
+            )
             await r.persistence.durable()
         return f"{len(snapshot.objects)} objects from {snapshot.key} ({created} created)" + (
             f"; newer snapshots refused: {'; '.join(refused)}" if refused else ""
@@ -331,8 +378,9 @@ class DrillRunner:
             who = f"the {plan.kind} plan's target" if plan is not None else "the serving side"
             detail += f"; left as it is on {who}: " + ", ".join(_what(u) for u in owned)
             r.log.warning("drill_undo_skipped", drill=d.id, owner=who, left=owned)
-        d.checks.append(DrillCheck("undo prepare", ok=not d.undo, started=r.clock.wall(),
-                                   detail=detail))  # fmt: skip
+        d.checks.append(
+            DrillCheck("undo prepare", ok=not d.undo, started=r.clock.wall(), detail=detail)
+        )
 
     def _side_of(self, u: dict[str, Any]) -> Side | None:
         """The side an undo entry touches (older journals: by the cluster's side label)."""
@@ -373,9 +421,15 @@ class DrillRunner:
         assert plan is not None
         d.plans.append(plan.id)
         ok = plan.result == "success"
-        d.checks.append(DrillCheck(f"{verb} (plan {plan.id})", ok, started=started,
-                                   duration_seconds=round(r.clock.monotonic() - t0, 4),
-                                   detail=f"RTO {plan.rto_seconds}s" if ok else plan.error))  # fmt: skip
+        d.checks.append(
+            DrillCheck(
+                f"{verb} (plan {plan.id})",
+                ok,
+                started=started,
+                duration_seconds=round(r.clock.monotonic() - t0, 4),
+                detail=f"RTO {plan.rto_seconds}s" if ok else plan.error,
+            )
+        )
         await r.persistence.durable()
         if not ok:
             raise Interrupted(f"the drill's {verb} failed: {plan.error}")
@@ -392,9 +446,15 @@ class DrillRunner:
             if st.fails["primary"] > 0:
                 raise Interrupted("the primary failed during the soak: staying on the standby")
             self._watch({State.STANDBY_ACTIVE, State.STANDBY_SUSPECT})
-        d.checks.append(DrillCheck("soak on the standby", True, started=started,
-                                   duration_seconds=round(r.clock.monotonic() - t0, 4),
-                                   detail=f"{d.soak_seconds:g}s, the primary healthy throughout"))  # fmt: skip
+        d.checks.append(
+            DrillCheck(
+                "soak on the standby",
+                True,
+                started=started,
+                duration_seconds=round(r.clock.monotonic() - t0, 4),
+                detail=f"{d.soak_seconds:g}s, the primary healthy throughout",
+            )
+        )
 
 
 def _what(u: dict[str, Any]) -> str:

@@ -28,12 +28,20 @@ from failoverd.store.kubernetes import AccessDenied, ConfigMapStore
 
 class Arbiter:
     def __init__(
-        self, cfg: config.Config, clusters: Callable[[], Clusters], me: str, *,
-        metrics: Metrics, log: Logger, wall: Callable[[], float],
+        self,
+        cfg: config.Config,
+        clusters: Callable[[], Clusters],
+        me: str,
+        *,
+        metrics: Metrics,
+        log: Logger,
+        wall: Callable[[], float],
         stop_following: Callable[[], Awaitable[None]],
         take_charge: Callable[[dict[str, ServiceRecord]], Awaitable[None]],
-        stop_acting: Callable[[str], None], notify: Emit, lock: asyncio.Lock,
-    ) -> None:  # fmt: skip
+        stop_acting: Callable[[str], None],
+        notify: Emit,
+        lock: asyncio.Lock,
+    ) -> None:
         from failoverd.clients.kube import Objects  # only an arbiter deployment loads the SDK
 
         le, st = cfg.leader_election, cfg.state.kubernetes
@@ -42,16 +50,25 @@ class Arbiter:
         self.me, self.log, self.metrics, self.notify = me, log, metrics, notify
         self.lock = lock  # the daemon's reload lock: a reload and a takeover never interleave
         self._stop_following, self._take_charge, self._stop_acting = (
-            stop_following, take_charge, stop_acting,
-        )  # fmt: skip
+            stop_following,
+            take_charge,
+            stop_acting,
+        )
 
         def api(cluster: str) -> Callable[[], Awaitable[Any]]:
             return lambda: clusters().api(cluster)
 
-        leases = Objects(api(le.cluster), "coordination.k8s.io/v1", "Lease", "leases",
-                         le.namespace)  # fmt: skip
-        self.elector = Elector(leases, le, me, metrics=metrics, log=log, wall=wall,
-                               on_elected=self._elected, on_lost=self.lost)  # fmt: skip
+        leases = Objects(api(le.cluster), "coordination.k8s.io/v1", "Lease", "leases", le.namespace)
+        self.elector = Elector(
+            leases,
+            le,
+            me,
+            metrics=metrics,
+            log=log,
+            wall=wall,
+            on_elected=self._elected,
+            on_lost=self.lost,
+        )
         configmaps = Objects(api(st.cluster), "v1", "ConfigMap", "configmaps", st.namespace)
         # state writes are bounded by the lease's time left, and a claim may raise its epoch
         self.store = ConfigMapStore(
@@ -71,8 +88,11 @@ class Arbiter:
         return self.elector.leading and not self.following and self.lost_why is None
 
     def status(self) -> dict[str, Any]:
-        return {"identity": self.me, "holder": self.elector.holder,
-                "epoch": self.elector.epoch if self.leading else None}  # fmt: skip
+        return {
+            "identity": self.me,
+            "holder": self.elector.holder,
+            "epoch": self.elector.epoch if self.leading else None,
+        }
 
     async def peek(self) -> dict[str, ServiceRecord]:
         """A follower's read of the state the leader writes (what it had, if it cannot read).
@@ -150,22 +170,26 @@ class Arbiter:
         too, must not cost a takeover (exit, the lease's expiry, a restart)."""
 
         def again(e: BaseException) -> bool:
-            return isinstance(e, StoreUnavailable) and not isinstance(e, Deposed) and (
-                self.lost_why is None
-            )  # fmt: skip
+            return (
+                isinstance(e, StoreUnavailable)
+                and not isinstance(e, Deposed)
+                and (self.lost_why is None)
+            )
 
         def told(rs: tenacity.RetryCallState) -> None:
             error = rs.outcome.exception() if rs.outcome else None
-            self.log.warning("claim_retry", epoch=epoch, attempt=rs.attempt_number,
-                             error=str(error))  # fmt: skip
+            self.log.warning(
+                "claim_retry", epoch=epoch, attempt=rs.attempt_number, error=str(error)
+            )
 
         le = self.elector.cfg
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(again),
             wait=tenacity.wait_exponential_jitter(initial=0.1, max=le.retry_period),
             stop=tenacity.stop_after_delay(le.lease_duration),
-            before_sleep=told, reraise=True,
-        )  # fmt: skip
+            before_sleep=told,
+            reraise=True,
+        )
 
         async def claim() -> dict[str, ServiceRecord]:
             # each try with the lease's epoch as it now is (a try may have raised it)
@@ -186,10 +210,16 @@ class Arbiter:
         previous = self.elector.previous
         details = {"identity": self.me, "epoch": epoch, "previous": previous}
         if previous is not None and previous != self.me:
-            self.notify("leader_lost", "failoverd", f"replica {previous} stopped renewing the "
-                        f"lease; {self.me} took over (epoch {epoch})", details)  # fmt: skip
-        self.notify("leader_acquired", "failoverd", f"replica {self.me} leads (epoch {epoch})",
-                    details)  # fmt: skip
+            self.notify(
+                "leader_lost",
+                "failoverd",
+                f"replica {previous} stopped renewing the "
+                f"lease; {self.me} took over (epoch {epoch})",
+                details,
+            )
+        self.notify(
+            "leader_acquired", "failoverd", f"replica {self.me} leads (epoch {epoch})", details
+        )
 
     def lost(self, why: str) -> None:
         """The lease (or the state) is someone else's now: nothing more is written or done."""
@@ -207,8 +237,12 @@ class Arbiter:
         error = task.exception()
         assert error is not None
         self.metrics.task_failures.labels(task.get_name()).inc()
-        self.log.error("task_failed", task=task.get_name(), error=repr(error),
-                       exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+        self.log.error(
+            "task_failed",
+            task=task.get_name(),
+            error=repr(error),
+            exc_info=(type(error), error, error.__traceback__),
+        )
         return error
 
     def _ended(self, task: asyncio.Task[None]) -> None:

@@ -63,10 +63,17 @@ def _micro_time(wall: float) -> str:
 
 class Elector:
     def __init__(
-        self, leases: LeaseApi, cfg: LeaderElectionConfig, me: str, *, metrics: Metrics,
-        log: Logger, wall: Callable[[], float],
-        on_elected: Callable[[int], Coroutine[Any, Any, None]], on_lost: Callable[[str], None],
-    ) -> None:  # fmt: skip
+        self,
+        leases: LeaseApi,
+        cfg: LeaderElectionConfig,
+        me: str,
+        *,
+        metrics: Metrics,
+        log: Logger,
+        wall: Callable[[], float],
+        on_elected: Callable[[int], Coroutine[Any, Any, None]],
+        on_lost: Callable[[str], None],
+    ) -> None:
         self.leases, self.cfg, self.me = leases, cfg, me
         self.metrics, self.log, self.wall = metrics, log.bind(lease=cfg.name, identity=me), wall
         self.on_elected, self.on_lost = on_elected, on_lost
@@ -135,8 +142,11 @@ class Elector:
             except Conflict:
                 return self._lose("another replica wrote the lease (409 on renewal)")
             except ActionError as e:
-                self.log.warning("lease_renew_failed", error=str(e),
-                                 acting_for=round(self.acting_until - self.now(), 2))  # fmt: skip
+                self.log.warning(
+                    "lease_renew_failed",
+                    error=str(e),
+                    acting_for=round(self.acting_until - self.now(), 2),
+                )
                 continue
             self.acting_until = acting_until(sent, self.cfg.renew_deadline)
             self._renewed.set()

@@ -83,4 +83,4 @@ __all__ = [
     "rpo_gate",
     "side_healthy",
     "vantage",
-]  # fmt: skip
+]

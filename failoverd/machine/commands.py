@@ -83,8 +83,12 @@ def on_adopt(
         )
         return _block(replace(st, active=side, warned=False), Blocked.PLAN_FAILED, why)
     if st.state == State.BLOCKED and st.blocked == Blocked.SWITCH_UNKNOWN:
-        settled = replace(ServiceState.settled(side, st.last_move_at), oks=st.oks,
-                          fails=st.fails, last_ok_at=st.last_ok_at)  # fmt: skip
+        settled = replace(
+            ServiceState.settled(side, st.last_move_at),
+            oks=st.oks,
+            fails=st.fails,
+            last_ok_at=st.last_ok_at,
+        )
         why = f"the traffic switch answers again: traffic is on the {side}"
         if hold is not None:
             why += f"; the operator's hold is kept: {_hold_words(hold)}"
@@ -127,10 +131,15 @@ def may_replicate(st: ServiceState, plan_in_flight: bool, policy: Policy | None 
 
 @_tells_when_unblocked
 def on_command(
-    st: ServiceState, command: Command, now: float, reason: str = "",
-    policy: Policy | None = None, force: bool = False, until: float | None = None,
+    st: ServiceState,
+    command: Command,
+    now: float,
+    reason: str = "",
+    policy: Policy | None = None,
+    force: bool = False,
+    until: float | None = None,
     trigger: Trigger = "manual",
-) -> Decision:  # fmt: skip
+) -> Decision:
     """An operator's command; `rejected` when it is not allowed in the current state.
 
     A manual move towards a side that is not ready (its last `recovery_threshold` rounds were
@@ -139,8 +148,13 @@ def on_command(
     """
     policy = policy or Policy()
     if policy.observe_only:
-        return Decision(st, (), "this instance only observes (observe_only): it never moves "
-                        "traffic; use the acting failoverd", rejected=True)  # fmt: skip
+        return Decision(
+            st,
+            (),
+            "this instance only observes (observe_only): it never moves "
+            "traffic; use the acting failoverd",
+            rejected=True,
+        )
     why = f" ({reason})" if reason else ""
     if command in ("approve", "reject"):
         return _answer(st, command, now, why, policy, force)
@@ -161,9 +175,14 @@ def on_command(
 
 
 def _move(
-    st: ServiceState, command: Command, now: float, why: str, policy: Policy, force: bool,
+    st: ServiceState,
+    command: Command,
+    now: float,
+    why: str,
+    policy: Policy,
+    force: bool,
     trigger: Trigger = "manual",
-) -> Decision:  # fmt: skip
+) -> Decision:
     if st.state in (State.FAILING_OVER, State.FAILING_BACK):
         return Decision(st, (), f"a {st.state} plan is already running", rejected=True)
     want: Side = "primary" if command == "failover" else "standby"
@@ -173,14 +192,25 @@ def _move(
         )
     target = other(want)
     if not ready(st, target, policy) and not force:
-        return Decision(st, (), f"{command} refused: the {target} is not ready "
-                        f"({st.oks[target]} of {policy.recovery_threshold} healthy rounds); "
-                        "force it if you must", rejected=True)  # fmt: skip
+        return Decision(
+            st,
+            (),
+            f"{command} refused: the {target} is not ready "
+            f"({st.oks[target]} of {policy.recovery_threshold} healthy rounds); "
+            "force it if you must",
+            rejected=True,
+        )
     st = replace(st, proposed_at=None)
     kind: PlanKind = "failover" if command == "failover" else "failback"
     if not ready(st, target, policy):
-        d = _plan(st, kind, trigger, f"{trigger} {command}, FORCED onto a {target} that "
-                  f"is not ready{why}", now, forced=True)  # fmt: skip
+        d = _plan(
+            st,
+            kind,
+            trigger,
+            f"{trigger} {command}, FORCED onto a {target} that is not ready{why}",
+            now,
+            forced=True,
+        )
         return replace(d, actions=(*d.actions, Notify("forced_move", d.reason)))
     return _plan(st, kind, trigger, f"{trigger} {command}{why}", now)
 
@@ -190,15 +220,23 @@ def _answer(
 ) -> Decision:
     """approve or reject the failover that propose mode is holding."""
     if st.state != State.PENDING_APPROVAL:
-        return Decision(st, (), f"nothing to {command}: no failover is pending "
-                        f"(the service is {st.state})", rejected=True)  # fmt: skip
+        return Decision(
+            st,
+            (),
+            f"nothing to {command}: no failover is pending (the service is {st.state})",
+            rejected=True,
+        )
     if command == "reject":
         cleared = replace(st, proposed_at=None)
         why = f"the proposed failover was rejected{why}: staying on the primary until it recovers"
         return _end_proposal(_block(cleared, Blocked.REJECTED, why), "proposal_rejected")
     if not ready(st, "standby", policy) and not force:
-        return Decision(st, (), "approve refused: the standby is no longer ready; force it if "
-                        "you must", rejected=True)  # fmt: skip
+        return Decision(
+            st,
+            (),
+            "approve refused: the standby is no longer ready; force it if you must",
+            rejected=True,
+        )
     approved = replace(st, proposed_at=None)
     forced = not ready(st, "standby", policy)
     why = f"the proposed failover was approved{why}"
@@ -226,8 +264,14 @@ def on_plan_done(
         return Decision(new, (), f"plan done: {active} active")
     # the plan's own failed event tells the operators; blocked(plan_failed) is not notified twice
     reason = f"plan failed: {error}" if error else "plan failed"
-    new = replace(st, state=State.BLOCKED, blocked=Blocked.PLAN_FAILED, active=active, warned=True,
-                  last_move_at=now if moved else st.last_move_at)  # fmt: skip
+    new = replace(
+        st,
+        state=State.BLOCKED,
+        blocked=Blocked.PLAN_FAILED,
+        active=active,
+        warned=True,
+        last_move_at=now if moved else st.last_move_at,
+    )
     return Decision(new, (), reason)
 
 

@@ -96,9 +96,13 @@ def _count(st: ServiceState, rnd: Round, now: float, policy: Policy) -> ServiceS
 
 
 def _plan(
-    st: ServiceState, kind: PlanKind, trigger: Trigger, reason: str, now: float,
+    st: ServiceState,
+    kind: PlanKind,
+    trigger: Trigger,
+    reason: str,
+    now: float,
     forced: bool = False,
-) -> Decision:  # fmt: skip
+) -> Decision:
     target = other(st.active)
     started = st.last_ok_at[st.active] if trigger == "auto" else None  # drills time from now
     state = State.FAILING_OVER if kind == "failover" else State.FAILING_BACK
@@ -199,8 +203,12 @@ def _watch_primary(st: ServiceState, now: float, policy: Policy, seen: str = "")
             st, Blocked.HOLD_DOWN, f"{down}, but hold_down has {left:.0f}s left: not moving"
         )
     if policy.automation == "off":
-        return _block(st, Blocked.AUTOMATION_OFF, f"{down}; standby ready, but automation is off: "
-                      "not moving (a manual failover is possible)")  # fmt: skip
+        return _block(
+            st,
+            Blocked.AUTOMATION_OFF,
+            f"{down}; standby ready, but automation is off: "
+            "not moving (a manual failover is possible)",
+        )
     if policy.automation == "propose":
         why = f"{down}; standby ready: failover PROPOSED, waiting for approval"
         proposed = replace(st, state=State.PENDING_APPROVAL, blocked=None, proposed_at=now)

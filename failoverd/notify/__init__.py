@@ -13,6 +13,14 @@ from failoverd.notify.sinks import (
 )
 
 __all__ = [
-    "MAX_OUTBOX", "SEVERITY", "Emit", "Notice", "Notifier", "Sink", "build_sinks", "dedup_key",
-    "no_emit", "summary",
-]  # fmt: skip
+    "MAX_OUTBOX",
+    "SEVERITY",
+    "Emit",
+    "Notice",
+    "Notifier",
+    "Sink",
+    "build_sinks",
+    "dedup_key",
+    "no_emit",
+    "summary",
+]

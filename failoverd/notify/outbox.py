@@ -49,9 +49,14 @@ class Notifier:
     RETRY_MIN, RETRY_MAX = 1.0, 300.0
 
     def __init__(
-        self, sinks: list[Sink], store: OutboxStore, metrics: Metrics, log: Logger,
-        wall: Callable[[], float] = time.time, max_events: int = MAX_OUTBOX,
-    ) -> None:  # fmt: skip
+        self,
+        sinks: list[Sink],
+        store: OutboxStore,
+        metrics: Metrics,
+        log: Logger,
+        wall: Callable[[], float] = time.time,
+        max_events: int = MAX_OUTBOX,
+    ) -> None:
         self.sinks, self.store, self.metrics, self.log = sinks, store, metrics, log
         self.wall, self.max_events = wall, max_events
         self.pending: list[Pending] = []
@@ -116,11 +121,19 @@ class Notifier:
         self, event: str, service: str, message: str, details: dict[str, Any] | None = None
     ) -> Notice:
         """Queue an event for every sink that takes it; never waits, never raises."""
-        notice = Notice(uuid.uuid4().hex, event, service, self.wall(),
-                        SEVERITY.get(event, "warning"), message, dict(details or {}))  # fmt: skip
+        notice = Notice(
+            uuid.uuid4().hex,
+            event,
+            service,
+            self.wall(),
+            SEVERITY.get(event, "warning"),
+            message,
+            dict(details or {}),
+        )
         owed = [s.name for s in self.sinks if s.accepts(event)]
-        self.log.warning("notify", notify_event=event, service=service, message=message,
-                         id=notice.id, sinks=owed)  # fmt: skip
+        self.log.warning(
+            "notify", notify_event=event, service=service, message=message, id=notice.id, sinks=owed
+        )
         if owed:
             self.pending.append(Pending(notice, owed))
             self._bound()
@@ -136,8 +149,12 @@ class Notifier:
             self.pending.remove(victim)  # the oldest of the least severe
             for sink in victim.sinks:
                 self.metrics.notifications.labels(sink, "dropped").inc()
-            self.log.error("notify_outbox_full", dropped=victim.notice.event,
-                           id=victim.notice.id, limit=self.max_events)  # fmt: skip
+            self.log.error(
+                "notify_outbox_full",
+                dropped=victim.notice.event,
+                id=victim.notice.id,
+                limit=self.max_events,
+            )
 
     def _gauge(self) -> None:
         self.metrics.notify_outbox.set(len(self.pending))
@@ -204,19 +221,35 @@ class Notifier:
                         return "dropped"
                     answer = await sink.send(self._session, item.notice)
         except Refused as e:
-            self.log.error("notify_refused", sink=sink.name, notify_event=item.notice.event,
-                           id=item.notice.id, answer=str(e))  # fmt: skip
+            self.log.error(
+                "notify_refused",
+                sink=sink.name,
+                notify_event=item.notice.event,
+                id=item.notice.id,
+                answer=str(e),
+            )
             return "dropped"
-        self.log.info("notify_sent", sink=sink.name, notify_event=item.notice.event,
-                      id=item.notice.id, answer=answer)  # fmt: skip
+        self.log.info(
+            "notify_sent",
+            sink=sink.name,
+            notify_event=item.notice.event,
+            id=item.notice.id,
+            answer=answer,
+        )
         return "sent"
 
     def _retrying(self, sink: Sink, item: Pending, rs: tenacity.RetryCallState) -> None:
         self.metrics.notifications.labels(sink.name, "retry").inc()
         error = rs.outcome.exception() if rs.outcome else None
-        self.log.warning("notify_retry", sink=sink.name, notify_event=item.notice.event,
-                         id=item.notice.id, attempt=rs.attempt_number, answer=str(error),
-                         next_in=round(rs.upcoming_sleep, 1))  # fmt: skip
+        self.log.warning(
+            "notify_retry",
+            sink=sink.name,
+            notify_event=item.notice.event,
+            id=item.notice.id,
+            attempt=rs.attempt_number,
+            answer=str(error),
+            next_in=round(rs.upcoming_sleep, 1),
+        )
 
     async def wait_until(self, done: Callable[[], bool]) -> None:
         """Wait until `done()` holds, checked each time an event is booked."""
@@ -226,8 +259,15 @@ class Notifier:
     async def test(self, service: str = "-") -> dict[str, dict[str, Any]]:
         """A test event straight to every sink (one attempt each, concurrently): each answer."""
         assert self._session is not None
-        notice = Notice(uuid.uuid4().hex, "test", service, self.wall(), "info",
-                        "failoverd test event: the wiring works", {"host": socket.gethostname()})  # fmt: skip
+        notice = Notice(
+            uuid.uuid4().hex,
+            "test",
+            service,
+            self.wall(),
+            "info",
+            "failoverd test event: the wiring works",
+            {"host": socket.gethostname()},
+        )
         results = await asyncio.gather(*(self._try(s, notice) for s in self.sinks))
         return dict(zip((s.name for s in self.sinks), results, strict=True))
 

@@ -82,13 +82,17 @@ class Refused(Exception):
 
 
 async def post(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str],
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
     timeout: float,
-) -> str:  # fmt: skip
+) -> str:
     """POST JSON; the answer's status line on 2xx, Retry (429, 5xx, network) or Refused (4xx)."""
     try:
-        async with session.post(url, json=body, headers=headers,
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as r:  # fmt: skip
+        async with session.post(
+            url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as r:
             text = (await r.content.read(512)).decode(errors="replace").strip()
             answer = f"{r.status} {text[:200]}".strip()
             if 200 <= r.status < 300:
@@ -142,10 +146,15 @@ def _facts(n: Notice) -> list[tuple[str, str]]:
     facts = [("Service", n.service)]
     if "from" in d:
         facts.append(("Move", f"{d['from']} -> {d['to']}"))
-    for key, title, unit in (("trigger", "Trigger", ""), ("rto_seconds", "RTO", "s"),
-                             ("rpo_seconds", "RPO", "s"), ("failed_step", "Failed step", ""),
-                             ("error", "Error", ""), ("blocked", "Blocked", ""),
-                             ("clears_when", "Clears when", "")):  # fmt: skip
+    for key, title, unit in (
+        ("trigger", "Trigger", ""),
+        ("rto_seconds", "RTO", "s"),
+        ("rpo_seconds", "RPO", "s"),
+        ("failed_step", "Failed step", ""),
+        ("error", "Error", ""),
+        ("blocked", "Blocked", ""),
+        ("clears_when", "Clears when", ""),
+    ):
         if d.get(key) is not None:
             value = d[key]
             facts.append((title, f"{value:.1f}{unit}" if isinstance(value, float) else str(value)))
@@ -172,10 +181,13 @@ class Slack(_Filter):
         body = {
             "text": f"{icon} {summary(notice)}".strip(),
             "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{summary(notice)}*".strip()}},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": f"{icon} *{summary(notice)}*".strip()},
+                },
                 {"type": "section", "fields": fields},
             ],
-        }  # fmt: skip
+        }
         return await post(session, self.url, body, {}, self.timeout)
 
 
@@ -222,15 +234,22 @@ class PagerDuty(_Filter):
 
     def body(self, n: Notice) -> dict[str, Any]:
         action = "resolve" if n.event in _RESOLVES else "trigger"
-        body: dict[str, Any] = {"routing_key": self.routing_key, "event_action": action,
-                                "dedup_key": dedup_key(n)}  # fmt: skip
+        body: dict[str, Any] = {
+            "routing_key": self.routing_key,
+            "event_action": action,
+            "dedup_key": dedup_key(n),
+        }
         if action == "trigger":
             body["payload"] = {
-                "summary": summary(n)[:1024], "source": f"failoverd@{socket.gethostname()}",
-                "severity": n.severity, "timestamp": rfc3339(n.time), "component": n.service,
-                "group": "failoverd", "class": n.event,
+                "summary": summary(n)[:1024],
+                "source": f"failoverd@{socket.gethostname()}",
+                "severity": n.severity,
+                "timestamp": rfc3339(n.time),
+                "component": n.service,
+                "group": "failoverd",
+                "class": n.event,
                 "custom_details": {"id": n.id, "message": n.message, **n.details},
-            }  # fmt: skip
+            }
         return body
 
     async def send(self, session: aiohttp.ClientSession, notice: Notice) -> str:

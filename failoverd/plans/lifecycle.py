@@ -31,12 +31,23 @@ class PlanLifecycle:
     """Starts, resumes and closes the plans of one service; at most one runs at a time."""
 
     def __init__(
-        self, name: str, cfg: ServiceConfig, record: ServiceRecord, switch: Switch,
-        steps: StepBook, *, metrics: Metrics, log: Logger, clock: Clock,
-        persistence: ServicePersistence, apply: Callable[[Decision], None],
-        stopping: asyncio.Event, before_plan: Callable[[], Awaitable[None]] | None = None,
-        notify: Emit = no_emit, give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        name: str,
+        cfg: ServiceConfig,
+        record: ServiceRecord,
+        switch: Switch,
+        steps: StepBook,
+        *,
+        metrics: Metrics,
+        log: Logger,
+        clock: Clock,
+        persistence: ServicePersistence,
+        apply: Callable[[Decision], None],
+        stopping: asyncio.Event,
+        before_plan: Callable[[], Awaitable[None]] | None = None,
+        notify: Emit = no_emit,
+        give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
+    ) -> None:
         self.name, self.cfg, self.record, self.switch, self.steps = name, cfg, record, switch, steps
         self.metrics, self.log, self.clock = metrics, log, clock
         self.persistence, self.apply, self.stopping = persistence, apply, stopping
@@ -47,13 +58,30 @@ class PlanLifecycle:
 
     def start(self, action: StartPlan) -> None:
         plan = PlanRecord.new(action, self.steps.steps_for(action.kind), self.clock.wall())
-        self.log.warning("plan_start", plan=plan.id, kind=plan.kind, trigger=plan.trigger,
-                         target=plan.target, to=self.switch.describe(plan.target), reason=plan.reason)  # fmt: skip
+        self.log.warning(
+            "plan_start",
+            plan=plan.id,
+            kind=plan.kind,
+            trigger=plan.trigger,
+            target=plan.target,
+            to=self.switch.describe(plan.target),
+            reason=plan.reason,
+        )
         self.record.plan = plan  # journaled with the state that says failing_over, in one save
-        self.notify(f"{plan.kind}_started", self.name, f"{plan.kind} started: {plan.reason}", {
-            "plan": plan.id, "trigger": plan.trigger, "from": plan.source, "to": plan.target,
-            "reason": plan.reason, "forced": plan.forced, "target": self.switch.describe(plan.target),
-        })  # fmt: skip
+        self.notify(
+            f"{plan.kind}_started",
+            self.name,
+            f"{plan.kind} started: {plan.reason}",
+            {
+                "plan": plan.id,
+                "trigger": plan.trigger,
+                "from": plan.source,
+                "to": plan.target,
+                "reason": plan.reason,
+                "forced": plan.forced,
+                "target": self.switch.describe(plan.target),
+            },
+        )
         self.resume(plan)
 
     def resume(self, plan: PlanRecord) -> None:
@@ -104,11 +132,23 @@ class PlanLifecycle:
             plan.source, plan.target, ok, plan.step_done("switch"), observed
         )
         log = self.log.info if ok else self.log.error
-        log("plan_done", plan=plan.id, kind=plan.kind, trigger=plan.trigger, result=plan.result,
-            rto_seconds=plan.rto_seconds, rpo_seconds=plan.rpo_seconds, error=plan.error,
-            active=active)  # fmt: skip
-        self.notify(f"{plan.kind}_{'finished' if ok else 'failed'}", self.name,
-                    _headline(plan, active), _plan_details(plan, active))  # fmt: skip
+        log(
+            "plan_done",
+            plan=plan.id,
+            kind=plan.kind,
+            trigger=plan.trigger,
+            result=plan.result,
+            rto_seconds=plan.rto_seconds,
+            rpo_seconds=plan.rpo_seconds,
+            error=plan.error,
+            active=active,
+        )
+        self.notify(
+            f"{plan.kind}_{'finished' if ok else 'failed'}",
+            self.name,
+            _headline(plan, active),
+            _plan_details(plan, active),
+        )
         decision = machine.on_plan_done(
             self.record.machine, ok, active, self.clock.wall(), plan.error or "", moved=moved
         )
@@ -165,8 +205,11 @@ class PlanLifecycle:
             async with asyncio.timeout(self.switch.switch_timeout + 5.0):
                 return await self.switch.current()
         except Exception as e:
-            self.log.warning("switch_read_failed", error=str(e) or type(e).__name__,
-                             detail="assuming what the plan's journal says")  # fmt: skip
+            self.log.warning(
+                "switch_read_failed",
+                error=str(e) or type(e).__name__,
+                detail="assuming what the plan's journal says",
+            )
             return None
 
     async def _persist_plan(self, plan: PlanRecord) -> None:
@@ -182,8 +225,15 @@ class PlanLifecycle:
                 step.duration_seconds
             )
         log = self.log.info if step.status == "done" else self.log.warning
-        log("plan_step", plan=plan.id, step=step.name, status=step.status, attempts=step.attempts,
-            duration_seconds=step.duration_seconds, error=step.error)  # fmt: skip
+        log(
+            "plan_step",
+            plan=plan.id,
+            step=step.name,
+            status=step.status,
+            attempts=step.attempts,
+            duration_seconds=step.duration_seconds,
+            error=step.error,
+        )
 
 
 def _headline(plan: PlanRecord, active: Side) -> str:
@@ -196,10 +246,25 @@ def _headline(plan: PlanRecord, active: Side) -> str:
 def _plan_details(plan: PlanRecord, active: Side) -> dict[str, object]:
     failed = next((s for s in plan.steps if s.status == "failed" and not s.best_effort), None)
     return {
-        "plan": plan.id, "trigger": plan.trigger, "from": plan.source, "to": plan.target,
-        "active": active, "rto_seconds": plan.rto_seconds, "rpo_seconds": plan.rpo_seconds,
-        "rpo_jobs": plan.rpo_jobs, "forced": plan.forced,
-        "failed_step": failed.name if failed else None, "error": plan.error,
-        "steps": [{"name": s.name, "status": s.status, "duration_seconds": s.duration_seconds,
-                   "attempts": s.attempts, "error": s.error} for s in plan.steps],
-    }  # fmt: skip
+        "plan": plan.id,
+        "trigger": plan.trigger,
+        "from": plan.source,
+        "to": plan.target,
+        "active": active,
+        "rto_seconds": plan.rto_seconds,
+        "rpo_seconds": plan.rpo_seconds,
+        "rpo_jobs": plan.rpo_jobs,
+        "forced": plan.forced,
+        "failed_step": failed.name if failed else None,
+        "error": plan.error,
+        "steps": [
+            {
+                "name": s.name,
+                "status": s.status,
+                "duration_seconds": s.duration_seconds,
+                "attempts": s.attempts,
+                "error": s.error,
+            }
+            for s in plan.steps
+        ],
+    }

@@ -28,11 +28,18 @@ class StepBook:
     """Builds the step list of a plan and the coroutines that run its steps."""
 
     def __init__(
-        self, service: str, cfg: config.ServiceConfig, switch: Switch, clusters: Clusters,
+        self,
+        service: str,
+        cfg: config.ServiceConfig,
+        switch: Switch,
+        clusters: Clusters,
         clock: Clock = SYSTEM,
         catch_up: Callable[[float], Awaitable[None]] | None = None,
-        rpo: Callable[[float], tuple[float | None, dict[str, float | None]]] = lambda now: (None, {}),
-    ) -> None:  # fmt: skip
+        rpo: Callable[[float], tuple[float | None, dict[str, float | None]]] = lambda now: (
+            None,
+            {},
+        ),
+    ) -> None:
         self.service, self.cfg, self.switch, self.clusters = service, cfg, switch, clusters
         self.clock, self.rpo = clock, rpo
         self.catch_up = catch_up or _no_catch_up
@@ -89,10 +96,14 @@ class StepBook:
 
     def _env(self, plan: PlanRecord, step: str, side: str) -> dict[str, str]:
         return {
-            "FAILOVERD_SERVICE": self.service, "FAILOVERD_PLAN_ID": plan.id,
-            "FAILOVERD_PLAN_KIND": plan.kind, "FAILOVERD_STEP": step, "FAILOVERD_SIDE": side,
-            "FAILOVERD_FROM": plan.source, "FAILOVERD_TO": plan.target,
-        }  # fmt: skip
+            "FAILOVERD_SERVICE": self.service,
+            "FAILOVERD_PLAN_ID": plan.id,
+            "FAILOVERD_PLAN_KIND": plan.kind,
+            "FAILOVERD_STEP": step,
+            "FAILOVERD_SIDE": side,
+            "FAILOVERD_FROM": plan.source,
+            "FAILOVERD_TO": plan.target,
+        }
 
     async def scale(self, scales: list[config.ScaleStep], wait: bool) -> None:
         """Scale each workload (and wait until ready): a prepare step, or a drill's."""
@@ -143,8 +154,10 @@ class StepBook:
                 )
                 return
             if verdict == "block":
-                raise PermanentError(f"rpo_gate: RPO {shown} still over {gate.max:g}s after "
-                                     f"waiting {waited:.0f}s (ages {ages}): not switching")  # fmt: skip
+                raise PermanentError(
+                    f"rpo_gate: RPO {shown} still over {gate.max:g}s after "
+                    f"waiting {waited:.0f}s (ages {ages}): not switching"
+                )
             step.output = f"RPO {shown} over {gate.max:g}s: running the replication jobs again"
             await self.catch_up(gate.wait - waited)
 

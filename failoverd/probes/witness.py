@@ -67,8 +67,12 @@ class WitnessProbe:
             return t.failed(f"{self.name}: its verdict is from the future ({-verdict.age:.1f}s)")
         age = max(0.0, verdict.age)
         if age > window:
-            return Observation(False, t.result(False, "").latency,
-                               f"{self.name}: its verdict is stale ({age:.1f}s old)", age)  # fmt: skip
+            return Observation(
+                False,
+                t.result(False, "").latency,
+                f"{self.name}: its verdict is stale ({age:.1f}s old)",
+                age,
+            )
         healthy = verdict.healthy
         seen = "sees it up" if healthy else f"sees it down ({verdict.rounds} rounds)"
         return Observation(healthy, t.result(healthy, "").latency, f"{self.name} {seen}", age)

@@ -70,9 +70,10 @@ class KubernetesSync:
             await kube.replace_object(dst, obj, have["metadata"].get("resourceVersion"))
             counts["updated"] += 1
         owned = [
-            name for name, have in present.items()
+            name
+            for name, have in present.items()
             if (have["metadata"].get("labels") or {}).get(OWNER_LABEL) == self.spec.source
-        ]  # fmt: skip
+        ]
         gone = [name for name in owned if name not in wanted]
         self._check_deletions(ns, kind, len(wanted), len(set(owned) | set(wanted)), gone)
         for name in gone:

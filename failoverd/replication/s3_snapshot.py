@@ -34,8 +34,14 @@ class S3Snapshot:
             )
         now = time.time()
         sid = new_id(now)
-        data = encode(objects, snapshot_id=sid, created=now, cluster=self.spec.cluster,
-                                namespaces=self.spec.namespaces, kinds=list(self.spec.kinds))  # fmt: skip
+        data = encode(
+            objects,
+            snapshot_id=sid,
+            created=now,
+            cluster=self.spec.cluster,
+            namespaces=self.spec.namespaces,
+            kinds=list(self.spec.kinds),
+        )
         key = await self.store.put(sid, data)
         pruned = await self.store.prune()
         return f"{len(objects)} objects to s3://{self.spec.bucket}/{key}" + (

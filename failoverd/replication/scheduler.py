@@ -27,11 +27,20 @@ DEFAULT_TIMEOUT = 300.0
 
 class Scheduler:
     def __init__(
-        self, service: str, specs: dict[str, ReplicationJob], jobs: dict[str, Job],
-        state: dict[str, JobRecord], *, metrics: Metrics, log: Logger, objective_rpo: float | None,
-        may_run: Callable[[], bool] = lambda: True, clock: Clock = SYSTEM,
-        on_change: Callable[[], None] = lambda: None, notify: Emit = no_emit,
-    ) -> None:  # fmt: skip
+        self,
+        service: str,
+        specs: dict[str, ReplicationJob],
+        jobs: dict[str, Job],
+        state: dict[str, JobRecord],
+        *,
+        metrics: Metrics,
+        log: Logger,
+        objective_rpo: float | None,
+        may_run: Callable[[], bool] = lambda: True,
+        clock: Clock = SYSTEM,
+        on_change: Callable[[], None] = lambda: None,
+        notify: Emit = no_emit,
+    ) -> None:
         self.service, self.specs, self.jobs, self.state = service, specs, jobs, state
         self.metrics, self.objective_rpo, self.may_run, self.clock = (
             metrics,
@@ -73,8 +82,9 @@ class Scheduler:
         """One scheduled run if the machine allows it now; returns whether the job is paused."""
         if not self.may_run():
             if not paused:
-                self.log.warning("replication_paused", job=name, reason="traffic is moving or "
-                                 "not on the primary")  # fmt: skip
+                self.log.warning(
+                    "replication_paused", job=name, reason="traffic is moving or not on the primary"
+                )
             self.check_objective()
             return True
         if paused:
@@ -178,20 +188,33 @@ class Scheduler:
             if over:
                 self.log.warning("rpo_objective_exceeded", **details)
                 shown = "unknown (a job never succeeded)" if rpo is None else f"{rpo:.0f}s"
-                self.notify("rpo_objective_exceeded", self.service, f"RPO {shown} exceeds the "
-                            f"objective {self.objective_rpo:g}s", details)  # fmt: skip
+                self.notify(
+                    "rpo_objective_exceeded",
+                    self.service,
+                    f"RPO {shown} exceeds the objective {self.objective_rpo:g}s",
+                    details,
+                )
             else:
                 self.log.info("rpo_objective_met", **details)
-                self.notify("rpo_objective_met", self.service, f"RPO {rpo:.0f}s is within the "
-                            f"objective {self.objective_rpo:g}s again", details)  # fmt: skip
+                self.notify(
+                    "rpo_objective_met",
+                    self.service,
+                    f"RPO {rpo:.0f}s is within the objective {self.objective_rpo:g}s again",
+                    details,
+                )
 
     def status(self) -> dict[str, Any]:
         rpo, ages = self.rpo(self.clock.wall())
         jobs = {
-            name: {"age_seconds": ages[name], "last_success": st.last_success, "last_error": st.last_error,
-                   "failures": st.failures, "last_note": st.last_note}
+            name: {
+                "age_seconds": ages[name],
+                "last_success": st.last_success,
+                "last_error": st.last_error,
+                "failures": st.failures,
+                "last_note": st.last_note,
+            }
             for name, st in ((n, self.state[n]) for n in self.jobs)
-        }  # fmt: skip
+        }
         warning = None
         if (
             self.objective_rpo is not None

@@ -45,8 +45,15 @@ class Snapshot:
     objects: list[dict[str, Any]]
 
 
-def encode(objects: list[dict[str, Any]], *, snapshot_id: str, created: float, cluster: str,
-           namespaces: list[str], kinds: list[str]) -> bytes:  # fmt: skip
+def encode(
+    objects: list[dict[str, Any]],
+    *,
+    snapshot_id: str,
+    created: float,
+    cluster: str,
+    namespaces: list[str],
+    kinds: list[str],
+) -> bytes:
     manifest = [
         {
             "kind": o["kind"],
@@ -56,8 +63,16 @@ def encode(objects: list[dict[str, Any]], *, snapshot_id: str, created: float, c
         }
         for o in objects
     ]
-    doc = {"format": FORMAT, "id": snapshot_id, "created": created, "cluster": cluster,
-           "namespaces": namespaces, "kinds": kinds, "manifest": manifest, "objects": objects}  # fmt: skip
+    doc = {
+        "format": FORMAT,
+        "id": snapshot_id,
+        "created": created,
+        "cluster": cluster,
+        "namespaces": namespaces,
+        "kinds": kinds,
+        "manifest": manifest,
+        "objects": objects,
+    }
     return gzip.compress(json.dumps(doc, sort_keys=True).encode(), mtime=0)
 
 
@@ -106,13 +121,19 @@ class SnapshotStore:
         found: list[tuple[Any, str]] = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.job.bucket, "Prefix": self.job.prefix,
-                                      "Delimiter": "/"}  # fmt: skip
+            kwargs: dict[str, Any] = {
+                "Bucket": self.job.bucket,
+                "Prefix": self.job.prefix,
+                "Delimiter": "/",
+            }
             if token:
                 kwargs["ContinuationToken"] = token
             page = await aws.call("s3 ListObjectsV2", self.client.list_objects_v2, **kwargs)
-            found += [(o["LastModified"], o["Key"]) for o in page.get("Contents", [])
-                      if self._mine(o["Key"])]  # fmt: skip
+            found += [
+                (o["LastModified"], o["Key"])
+                for o in page.get("Contents", [])
+                if self._mine(o["Key"])
+            ]
             token = page.get("NextContinuationToken")
             if not token:
                 return [key for _, key in sorted(found, reverse=True)]
@@ -130,8 +151,9 @@ class SnapshotStore:
             )
         refused: list[str] = []
         for key in keys:
-            got = await aws.call("s3 GetObject", self.client.get_object, Bucket=self.job.bucket,
-                                 Key=key)  # fmt: skip
+            got = await aws.call(
+                "s3 GetObject", self.client.get_object, Bucket=self.job.bucket, Key=key
+            )
             try:
                 body: bytes = await aws.run(got["Body"].read)
             except OSError as e:
@@ -147,8 +169,16 @@ class SnapshotStore:
         extra: dict[str, Any] = {"ServerSideEncryption": self.job.sse}
         if self.job.sse == "aws:kms" and self.job.kms_key_id:
             extra["SSEKMSKeyId"] = self.job.kms_key_id
-        await aws.call("s3 PutObject", self.client.put_object, Bucket=self.job.bucket, Key=key, Body=data,
-                       ContentType="application/json", ContentEncoding="gzip", **extra)  # fmt: skip
+        await aws.call(
+            "s3 PutObject",
+            self.client.put_object,
+            Bucket=self.job.bucket,
+            Key=key,
+            Body=data,
+            ContentType="application/json",
+            ContentEncoding="gzip",
+            **extra,
+        )
         return key
 
     async def prune(self) -> list[str]:

@@ -63,8 +63,10 @@ def _details(event: str, before: ServiceState, after: ServiceState, reason: str)
     """What an operator needs with a machine's notification."""
     details: dict[str, Any] = {"state": after.state.value, "active": after.active, "reason": reason}
     if event == "blocked" and after.blocked is not None:
-        details |= {"blocked": after.blocked.value,
-                    "clears_when": CLEARS_WHEN.get(after.blocked, "an operator acts")}  # fmt: skip
+        details |= {
+            "blocked": after.blocked.value,
+            "clears_when": CLEARS_WHEN.get(after.blocked, "an operator acts"),
+        }
     if event == "blocked_cleared" and before.blocked is not None:
         details["was"] = before.blocked.value
     if event == "forced_move":
@@ -76,14 +78,23 @@ def _details(event: str, before: ServiceState, after: ServiceState, reason: str)
 
 class ServiceRunner:
     def __init__(
-        self, name: str, cfg: ServiceConfig, record: ServiceRecord,
-        bound: dict[Side, list[BoundProbe]], switch: Switch, steps: StepBook, *,
-        metrics: Metrics, persistence: ServicePersistence, log: Logger, clock: Clock = SYSTEM,
+        self,
+        name: str,
+        cfg: ServiceConfig,
+        record: ServiceRecord,
+        bound: dict[Side, list[BoundProbe]],
+        switch: Switch,
+        steps: StepBook,
+        *,
+        metrics: Metrics,
+        persistence: ServicePersistence,
+        log: Logger,
+        clock: Clock = SYSTEM,
         notify: Emit = no_emit,
         replication: Scheduler | None = None,
         audit: Callable[..., None] = lambda *args, **kw: None,
         give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.name, self.cfg, self.record = name, cfg, record
         self.replication = replication
         self.policy = policy_of(cfg)
@@ -108,10 +119,21 @@ class ServiceRunner:
         self.stopping = asyncio.Event()  # shutdown: the loop ends, a plan stops between steps
         self.loop_stopping = asyncio.Event()  # a reload: only the loop ends, plans run on
         self.plans = PlanLifecycle(
-            name, cfg, record, switch, steps, metrics=metrics, log=self.log, clock=clock,
-            persistence=persistence, apply=self.apply, stopping=self.stopping, notify=notify,
-            before_plan=replication.halt if replication else None, give_way=give_way,
-        )  # fmt: skip
+            name,
+            cfg,
+            record,
+            switch,
+            steps,
+            metrics=metrics,
+            log=self.log,
+            clock=clock,
+            persistence=persistence,
+            apply=self.apply,
+            stopping=self.stopping,
+            notify=notify,
+            before_plan=replication.halt if replication else None,
+            give_way=give_way,
+        )
         self.metrics.set_state(name, record.machine.state, record.machine.active)
 
     # ----------------------------------------------------------------- the round loop
@@ -194,20 +216,31 @@ class ServiceRunner:
         after, p = decision.state, self.policy
         rpo, ages = self.replication.rpo(self.clock.wall()) if self.replication else (None, {})
         return {
-            "time": self.clock.wall(), "from": before.state.value, "to": after.state.value,
-            "active": after.active, "reason": decision.reason,
-            "actions": [type(a).__name__ + ": " + getattr(a, "event", getattr(a, "kind", ""))
-                        for a in decision.actions],
+            "time": self.clock.wall(),
+            "from": before.state.value,
+            "to": after.state.value,
+            "active": after.active,
+            "reason": decision.reason,
+            "actions": [
+                type(a).__name__ + ": " + getattr(a, "event", getattr(a, "kind", ""))
+                for a in decision.actions
+            ],
             "probes": {s: [r.as_dict() for r in reports[s]] for s in SIDES},
-            "quorum": p.quorum, "mode": p.mode, "automation": p.automation,
+            "quorum": p.quorum,
+            "mode": p.mode,
+            "automation": p.automation,
             "verdict": dict(self.verdict),
-            "consecutive_failed": dict(after.fails), "consecutive_ok": dict(after.oks),
-            "failure_threshold": p.failure_threshold, "recovery_threshold": p.recovery_threshold,
+            "consecutive_failed": dict(after.fails),
+            "consecutive_ok": dict(after.oks),
+            "failure_threshold": p.failure_threshold,
+            "recovery_threshold": p.recovery_threshold,
             "ready": {s: machine.ready(after, s, p) for s in SIDES},
             "hold_down_left_seconds": round(machine.hold_down_left(after, self.clock.wall(), p), 1),
-            "paused_until": after.paused_until, "proposed_at": after.proposed_at,
-            "rpo_seconds": rpo, "replication_ages": ages,
-        }  # fmt: skip
+            "paused_until": after.paused_until,
+            "proposed_at": after.proposed_at,
+            "rpo_seconds": rpo,
+            "replication_ages": ages,
+        }
 
     def _watch_witnesses(self, reports: dict[Side, list[ProbeReport]]) -> None:
         """Log when a vantage point is lost or back: a dead witness weakens every decision."""
@@ -239,26 +272,53 @@ class ServiceRunner:
             after.active,
             after.blocked,
         ):
-            self.record.add_event(Event(self.clock.wall(), self.name, before.state.value,
-                                        after.state.value, after.active, decision.reason))  # fmt: skip
-            self.log.info("transition", **{"from": before.state.value, "to": after.state.value},
-                          active=after.active, reason=decision.reason)  # fmt: skip
+            self.record.add_event(
+                Event(
+                    self.clock.wall(),
+                    self.name,
+                    before.state.value,
+                    after.state.value,
+                    after.active,
+                    decision.reason,
+                )
+            )
+            self.log.info(
+                "transition",
+                **{"from": before.state.value, "to": after.state.value},
+                active=after.active,
+                reason=decision.reason,
+            )
             self.metrics.set_state(self.name, after.state, after.active)
             self.persistence.request()
         for action in decision.actions:
             if isinstance(action, StartPlan):
-                self.audit("failoverd", f"{action.kind}_started", self.name, "started",
-                           reason=action.reason, trigger=action.trigger, forced=action.forced)  # fmt: skip
+                self.audit(
+                    "failoverd",
+                    f"{action.kind}_started",
+                    self.name,
+                    "started",
+                    reason=action.reason,
+                    trigger=action.trigger,
+                    forced=action.forced,
+                )
                 self.plans.start(action)
             else:
                 self.audit("failoverd", action.event, self.name, "notified", reason=action.message)
-                self.notify(action.event, self.name, action.message,
-                            _details(action.event, before, after, decision.reason))  # fmt: skip
+                self.notify(
+                    action.event,
+                    self.name,
+                    action.message,
+                    _details(action.event, before, after, decision.reason),
+                )
 
     def command(
-        self, verb: machine.Command, reason: str, force: bool = False,
-        pause_for: float | None = None, trigger: machine.Trigger = "manual",
-    ) -> Decision:  # fmt: skip
+        self,
+        verb: machine.Command,
+        reason: str,
+        force: bool = False,
+        pause_for: float | None = None,
+        trigger: machine.Trigger = "manual",
+    ) -> Decision:
         """An operator's command: the machine's decision, applied unless it was rejected."""
         now = self.clock.wall()
         until = now + pause_for if pause_for is not None else None
@@ -281,8 +341,12 @@ class ServiceRunner:
             return  # it controls no traffic: nothing to adopt
         if self.record.plan is not None:
             plan = self.record.plan
-            self.log.warning("plan_resume", plan=plan.id, kind=plan.kind,
-                             steps={s.name: s.status for s in plan.steps})  # fmt: skip
+            self.log.warning(
+                "plan_resume",
+                plan=plan.id,
+                kind=plan.kind,
+                steps={s.name: s.status for s in plan.steps},
+            )
             self.plans.resume(plan)
             return
         limit = timeout if timeout is not None else self.switch.switch_timeout + 5.0
@@ -312,21 +376,26 @@ class ServiceRunner:
         st, now = self.record.machine, self.clock.wall()
         rpo, ages = self.replication.rpo(now) if self.replication else (None, {})
         outage = st.last_ok_at["primary"]
-        witnesses = [r.as_dict() for bp, r in zip(self.bound["primary"], self.last_round["primary"],
-                                                   strict=False) if bp.witness]  # fmt: skip
+        witnesses = [
+            r.as_dict()
+            for bp, r in zip(self.bound["primary"], self.last_round["primary"], strict=False)
+            if bp.witness
+        ]
         last = self.record.last_failover
         return {
             "proposed_at": st.proposed_at,
-            "expires_in_seconds": None if st.proposed_at is None
+            "expires_in_seconds": None
+            if st.proposed_at is None
             else round(st.proposed_at + self.policy.approval_timeout - now, 1),
             "on_timeout": self.policy.on_timeout,
             "outage_seconds": None if outage is None else round(now - outage, 1),
-            "estimated_data_loss_seconds": rpo, "replication_ages": ages,
+            "estimated_data_loss_seconds": rpo,
+            "replication_ages": ages,
             "standby_ready": machine.ready(st, "standby", self.policy),
             "witnesses": witnesses,
             "last_rto_seconds": last.rto_seconds if last else None,
             "last_drill": self._last_drill(),
-        }  # fmt: skip
+        }
 
     def _last_drill(self) -> dict[str, Any] | None:
         """The newest finished drill's verdict and RTO (measured or projected), for a proposal."""
@@ -334,19 +403,32 @@ class ServiceRunner:
         if d is None:
             return None
         rto = d.rto_seconds if d.rto_seconds is not None else d.projected_rto_seconds
-        return {"id": d.id, "kind": d.kind, "outcome": d.outcome, "finished": d.finished,
-                "rto_seconds": rto}  # fmt: skip
+        return {
+            "id": d.id,
+            "kind": d.kind,
+            "outcome": d.outcome,
+            "finished": d.finished,
+            "rto_seconds": rto,
+        }
 
     def view(self) -> dict[str, Any]:
         """This daemon's own verdict per side, for witnesses (GET /v1/services/NAME/view)."""
         st = self.record.machine
         return {
-            "service": self.name, "time": self.clock.wall(), "interval": self.cfg.policy.interval,
+            "service": self.name,
+            "time": self.clock.wall(),
+            "interval": self.cfg.policy.interval,
             "observe_only": self.policy.observe_only,
-            "sides": {side: {"healthy": self.verdict.get(side, False), "observed_at": self.verdict_at,
-                             "consecutive_ok": st.oks[side], "consecutive_failed": st.fails[side]}
-                      for side in SIDES},
-        }  # fmt: skip
+            "sides": {
+                side: {
+                    "healthy": self.verdict.get(side, False),
+                    "observed_at": self.verdict_at,
+                    "consecutive_ok": st.oks[side],
+                    "consecutive_failed": st.fails[side],
+                }
+                for side in SIDES
+            },
+        }
 
     def status(self) -> dict[str, Any]:
         st = self.record.machine

@@ -22,4 +22,4 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
-]  # fmt: skip
+]

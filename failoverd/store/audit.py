@@ -28,8 +28,12 @@ class Appender(Protocol):
 
 class AuditLog:
     def __init__(
-        self, store: Appender, log: Logger, wall: Callable[[], float], limit: int = LIMIT,
-    ) -> None:  # fmt: skip
+        self,
+        store: Appender,
+        log: Logger,
+        wall: Callable[[], float],
+        limit: int = LIMIT,
+    ) -> None:
         self.store, self.log, self.wall, self.limit = store, log, wall, limit
         self.entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._writes: set[asyncio.Task[None]] = set()
@@ -50,8 +54,14 @@ class AuditLog:
 
         `persist=False` keeps it in memory only (a follower: the state is the leader's to write).
         """
-        entry = {"time": self.wall(), "who": who, "action": action, "service": service,
-                 "result": result, **{k: v for k, v in fields.items() if v not in (None, "")}}  # fmt: skip
+        entry = {
+            "time": self.wall(),
+            "who": who,
+            "action": action,
+            "service": service,
+            "result": result,
+            **{k: v for k, v in fields.items() if v not in (None, "")},
+        }
         self.entries.append(entry)
         if not persist:
             return

@@ -88,13 +88,25 @@ def plan_from_dict(d: dict[str, Any]) -> PlanRecord:
 
 
 def event_to_dict(e: Event) -> dict[str, Any]:
-    return {"time": e.time, "service": e.service, "from": e.from_state, "to": e.to_state,
-            "active": e.active, "reason": e.reason}  # fmt: skip
+    return {
+        "time": e.time,
+        "service": e.service,
+        "from": e.from_state,
+        "to": e.to_state,
+        "active": e.active,
+        "reason": e.reason,
+    }
 
 
 def event_from_dict(d: dict[str, Any]) -> Event:
-    return Event(float(d["time"]), str(d["service"]), str(d["from"]), str(d["to"]),
-                 _side(d["active"]), str(d.get("reason", "")))  # fmt: skip
+    return Event(
+        float(d["time"]),
+        str(d["service"]),
+        str(d["from"]),
+        str(d["to"]),
+        _side(d["active"]),
+        str(d.get("reason", "")),
+    )
 
 
 def job_to_dict(j: JobRecord) -> dict[str, Any]:

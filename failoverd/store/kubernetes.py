@@ -109,9 +109,13 @@ def epoch_of(obj: dict[str, Any]) -> int:
 
 class ConfigMapStore:
     def __init__(
-        self, objects: ObjectApi, prefix: str, identity: str,
-        on_deposed: Callable[[str], None] = lambda why: None, lease: LeaseTerm | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        objects: ObjectApi,
+        prefix: str,
+        identity: str,
+        on_deposed: Callable[[str], None] = lambda why: None,
+        lease: LeaseTerm | None = None,
+    ) -> None:
         self.objects, self.prefix, self.identity = objects, prefix, identity
         self.on_deposed, self.lease = on_deposed, lease
         self.claimed_as_found: list[str] = []  # objects the last claim took as another wrote them
@@ -136,18 +140,24 @@ class ConfigMapStore:
     def _decode(self, name: str, obj: dict[str, Any], key: str) -> Any:
         raw = (obj.get("data") or {}).get(key)
         if raw is None:
-            raise StoreError(f"ConfigMap {self.objects.namespace}/{name} has no {key}: it is not "
-                             "failoverd's, or it was edited; it was left as it is")  # fmt: skip
+            raise StoreError(
+                f"ConfigMap {self.objects.namespace}/{name} has no {key}: it is not "
+                "failoverd's, or it was edited; it was left as it is"
+            )
         try:
             data = json.loads(raw)
             schema = data["schema"]
         except (ValueError, KeyError, TypeError):
-            raise StoreError(f"ConfigMap {self.objects.namespace}/{name} is corrupt; it was "
-                             "left as it is: inspect it, then delete it to start from what the "
-                             "traffic switch says") from None  # fmt: skip
+            raise StoreError(
+                f"ConfigMap {self.objects.namespace}/{name} is corrupt; it was "
+                "left as it is: inspect it, then delete it to start from what the "
+                "traffic switch says"
+            ) from None
         if not isinstance(schema, int) or schema > codec.SCHEMA_VERSION:
-            raise StoreError(f"ConfigMap {self.objects.namespace}/{name} has schema {schema!r}, "
-                             "newer than this failoverd understands: run the newer version")  # fmt: skip
+            raise StoreError(
+                f"ConfigMap {self.objects.namespace}/{name} has schema {schema!r}, "
+                "newer than this failoverd understands: run the newer version"
+            )
         return data
 
     async def _load_one(self, service: str) -> ServiceRecord | None:
@@ -248,10 +258,12 @@ class ConfigMapStore:
                 rv = self._rv.get(name)
                 meta: dict[str, Any] = {
                     "name": name,
-                    "labels": {"app.kubernetes.io/managed-by": "failoverd",
-                               "failoverd.io/state": self.prefix},
+                    "labels": {
+                        "app.kubernetes.io/managed-by": "failoverd",
+                        "failoverd.io/state": self.prefix,
+                    },
                     "annotations": {EPOCH: str(self.epoch), HOLDER: self.identity},
-                }  # fmt: skip
+                }
                 if rv is not None:
                     meta["resourceVersion"] = rv
                 body, verb = {"metadata": meta, "data": data}, "create" if rv is None else "update"

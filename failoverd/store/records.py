@@ -58,10 +58,17 @@ class PlanRecord:
     @staticmethod
     def new(action: StartPlan, steps: list[Step], now: float) -> PlanRecord:
         return PlanRecord(
-            id=uuid.uuid4().hex[:12], kind=action.kind, trigger=action.trigger,
-            source=other(action.target), target=action.target, reason=action.reason,
-            started=now, outage_started=action.outage_started, steps=steps, forced=action.forced,
-        )  # fmt: skip
+            id=uuid.uuid4().hex[:12],
+            kind=action.kind,
+            trigger=action.trigger,
+            source=other(action.target),
+            target=action.target,
+            reason=action.reason,
+            started=now,
+            outage_started=action.outage_started,
+            steps=steps,
+            forced=action.forced,
+        )
 
     def step(self, name: str) -> Step | None:
         return next((s for s in self.steps if s.name == name), None)

@@ -31,10 +31,11 @@ class Elbv2Switch:
             for s in SIDES
         ]
         await aws.call(
-            "elbv2 ModifyListener", self.client.modify_listener,
+            "elbv2 ModifyListener",
+            self.client.modify_listener,
             ListenerArn=self.spec.listener_arn,
             DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
-        )  # fmt: skip
+        )
 
     async def weights(self) -> dict[str, int]:
         """Target group ARN -> weight of the listener's default forward action."""
@@ -58,8 +59,11 @@ class Elbv2Switch:
     async def drill_check(self, token: str) -> str:
         """The listener read with the switch's credentials; no weight is changed."""
         weights = await self.weights()
-        missing = [g for g in (self.spec.primary_target_group, self.spec.standby_target_group)
-                   if g not in weights]  # fmt: skip
+        missing = [
+            g
+            for g in (self.spec.primary_target_group, self.spec.standby_target_group)
+            if g not in weights
+        ]
         if missing:
             raise PermanentError(f"elbv2: the listener does not forward to {missing}")
         return f"listener {self.spec.listener_arn} readable, forwards to both target groups"

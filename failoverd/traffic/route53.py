@@ -37,15 +37,18 @@ class Route53Switch:
         change = {
             "Action": "UPSERT",
             "ResourceRecordSet": {
-                "Name": self.name, "Type": self.spec.type, "TTL": self.spec.ttl,
+                "Name": self.name,
+                "Type": self.spec.type,
+                "TTL": self.spec.ttl,
                 "ResourceRecords": [{"Value": _quoted(self.spec.type, v)} for v in values],
             },
-        }  # fmt: skip
+        }
         answer: dict[str, Any] = await aws.call(
-            "route53 ChangeResourceRecordSets", self.client.change_resource_record_sets,
+            "route53 ChangeResourceRecordSets",
+            self.client.change_resource_record_sets,
             HostedZoneId=self.spec.hosted_zone_id,
             ChangeBatch={"Comment": f"failoverd: traffic to the {side}", "Changes": [change]},
-        )  # fmt: skip
+        )
         await self._wait_insync(answer["ChangeInfo"]["Id"], answer["ChangeInfo"]["Status"])
 
     async def _wait_insync(self, change_id: str, status: str) -> None:
@@ -62,10 +65,13 @@ class Route53Switch:
 
     async def _values(self) -> list[str] | None:
         got = await aws.call(
-            "route53 ListResourceRecordSets", self.client.list_resource_record_sets,
-            HostedZoneId=self.spec.hosted_zone_id, StartRecordName=self.name,
-            StartRecordType=self.spec.type, MaxItems="1",
-        )  # fmt: skip
+            "route53 ListResourceRecordSets",
+            self.client.list_resource_record_sets,
+            HostedZoneId=self.spec.hosted_zone_id,
+            StartRecordName=self.name,
+            StartRecordType=self.spec.type,
+            MaxItems="1",
+        )
         for rrset in got.get("ResourceRecordSets", []):
             same_name = rrset["Name"].replace("\\052", "*").lower() == self.name.lower()
             if same_name and rrset["Type"] == self.spec.type:
@@ -83,19 +89,30 @@ class Route53Switch:
         }
         for action in ("UPSERT", "DELETE"):
             got: dict[str, Any] = await aws.call(
-                "route53 ChangeResourceRecordSets", self.client.change_resource_record_sets,
+                "route53 ChangeResourceRecordSets",
+                self.client.change_resource_record_sets,
                 HostedZoneId=self.spec.hosted_zone_id,
-                ChangeBatch={"Comment": "failoverd drill", "Changes": [{"Action": action, "ResourceRecordSet": rrset}]},
-            )  # fmt: skip
+                ChangeBatch={
+                    "Comment": "failoverd drill",
+                    "Changes": [{"Action": action, "ResourceRecordSet": rrset}],
+                },
+            )
             await self._wait_insync(got["ChangeInfo"]["Id"], got["ChangeInfo"]["Status"])
             if action == "UPSERT":
                 listed = await aws.call(
-                    "route53 ListResourceRecordSets", self.client.list_resource_record_sets,
-                    HostedZoneId=self.spec.hosted_zone_id, StartRecordName=name,
-                    StartRecordType="TXT", MaxItems="1",
-                )  # fmt: skip
-                values = [v["Value"].strip('"') for s in listed.get("ResourceRecordSets", [])
-                          if s["Name"].rstrip(".") == name.rstrip(".") for v in s.get("ResourceRecords", [])]  # fmt: skip
+                    "route53 ListResourceRecordSets",
+                    self.client.list_resource_record_sets,
+                    HostedZoneId=self.spec.hosted_zone_id,
+                    StartRecordName=name,
+                    StartRecordType="TXT",
+                    MaxItems="1",
+                )
+                values = [
+                    v["Value"].strip('"')
+                    for s in listed.get("ResourceRecordSets", [])
+                    if s["Name"].rstrip(".") == name.rstrip(".")
+                    for v in s.get("ResourceRecords", [])
+                ]
                 if values != [token]:
                     raise TransientError(f"route53 has {values} for {name}, not the drill's token")
         return f"{name} TXT written (INSYNC), read back and deleted in {self.spec.hosted_zone_id}"

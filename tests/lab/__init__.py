@@ -98,9 +98,10 @@ class Bind:
         named = shutil.which("named") or "/usr/sbin/named"
         self.proc = subprocess.Popen(
             [named, "-g", "-n", "1", "-4", "-c", str(self.directory / "named.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             bufsize=0,  # unbuffered: select() must see every line readline() has not consumed
-        )  # fmt: skip
+        )
         assert self.proc.stderr is not None
         deadline, seen = time.monotonic() + timeout, []
         while time.monotonic() < deadline:
@@ -197,8 +198,11 @@ remote-control:
 """)
     log = directory / "unbound.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([shutil.which("unbound") or "/usr/sbin/unbound", "-d", "-c", str(conf)],
-                                stdout=out, stderr=out)  # fmt: skip
+        proc = subprocess.Popen(
+            [shutil.which("unbound") or "/usr/sbin/unbound", "-d", "-c", str(conf)],
+            stdout=out,
+            stderr=out,
+        )
     try:
         deadline = time.monotonic() + 10
         while True:  # ready when it answers
@@ -342,10 +346,19 @@ class Backend:
 
 
 def hot_config(
-    bind: Bind, primary: Backend, standby: Backend, state_dir: Path, api_port: int, token_file: Path,
-    *, interval: str = "500ms", failure_threshold: int = 3, recovery_threshold: int = 2,
-    service: str = "webapp", **policy: Any,
-) -> dict[str, Any]:  # fmt: skip
+    bind: Bind,
+    primary: Backend,
+    standby: Backend,
+    state_dir: Path,
+    api_port: int,
+    token_file: Path,
+    *,
+    interval: str = "500ms",
+    failure_threshold: int = 3,
+    recovery_threshold: int = 2,
+    service: str = "webapp",
+    **policy: Any,
+) -> dict[str, Any]:
     """A one-service hot-mode config: one HTTP probe per side, RFC 2136 to the lab's BIND."""
     return {
         "api": {"listen": f"{LOOPBACK}:{api_port}", "token_file": str(token_file)},
@@ -412,10 +425,16 @@ class Daemon:
         # or lint extras, to measure memory as a production install has it)
         python = os.environ.get("FAILOVERD_DAEMON_PYTHON", sys.executable)
         self.proc = await asyncio.create_subprocess_exec(
-            python, "-m", "failoverd", "run", "-c", str(self.config_path),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            python,
+            "-m",
+            "failoverd",
+            "run",
+            "-c",
+            str(self.config_path),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-        )  # fmt: skip
+        )
         self._reader = asyncio.create_task(self._read())
         await self.wait_for(wait_for)
 
@@ -435,9 +454,10 @@ class Daemon:
 
     def matching(self, event: str, **fields: Any) -> list[dict[str, Any]]:
         return [
-            ln for ln in self.lines
+            ln
+            for ln in self.lines
             if ln.get("event") == event and all(ln.get(k) == v for k, v in fields.items())
-        ]  # fmt: skip
+        ]
 
     async def wait_for(
         self, event: str, timeout: float = 15.0, nth: int = 1, **fields: Any
@@ -526,10 +546,14 @@ async def cli(
 ) -> tuple[int, str, str]:
     """`failoverd ARGS` as an operator runs it: (exit code, stdout, stderr). Never blocks the loop."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "failoverd", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "failoverd",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -552,21 +576,34 @@ def self_signed(directory: Path, host: str = LOOPBACK) -> tuple[ssl.SSLContext, 
     now = datetime.datetime.now(datetime.UTC)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                         serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert_path, key_path)
     return ctx, cert_path

@@ -21,9 +21,11 @@ from tests.lab import LOOPBACK, PRIMARY_IP, RECORD, STANDBY_IP, free_port
 
 REGION = "us-east-1"
 CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-}  # fmt: skip
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 @contextlib.contextmanager
@@ -60,9 +62,20 @@ def make_zone(endpoint_url: str | None, zone: str = "example.test.") -> str:
 def set_record(endpoint_url: str | None, zone_id: str, *values: str) -> None:
     aws("route53", endpoint_url).change_resource_record_sets(
         HostedZoneId=zone_id,
-        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": RECORD, "Type": "A", "TTL": 30, "ResourceRecords": [{"Value": v} for v in values]}}]},
-    )  # fmt: skip
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": RECORD,
+                        "Type": "A",
+                        "TTL": 30,
+                        "ResourceRecords": [{"Value": v} for v in values],
+                    },
+                }
+            ]
+        },
+    )
 
 
 def record_values(endpoint_url: str | None, zone_id: str) -> list[str]:
@@ -99,10 +112,11 @@ def make_alb(endpoint_url: str | None) -> Alb:
         "LoadBalancers"
     ][0]
     tgs = [
-        elb.create_target_group(Name=f"{side}-{os.urandom(3).hex()}", Protocol="HTTP", Port=80, VpcId=vpc)[
-            "TargetGroups"][0]["TargetGroupArn"]
+        elb.create_target_group(
+            Name=f"{side}-{os.urandom(3).hex()}", Protocol="HTTP", Port=80, VpcId=vpc
+        )["TargetGroups"][0]["TargetGroupArn"]
         for side in ("primary", "standby")
-    ]  # fmt: skip
+    ]
     forward = {
         "TargetGroups": [
             {"TargetGroupArn": tgs[0], "Weight": 100},
@@ -110,9 +124,11 @@ def make_alb(endpoint_url: str | None) -> Alb:
         ]
     }
     listener = elb.create_listener(
-        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
         DefaultActions=[{"Type": "forward", "ForwardConfig": forward}],
-    )["Listeners"][0]  # fmt: skip
+    )["Listeners"][0]
     return Alb(listener["ListenerArn"], tgs[0], tgs[1])
 
 

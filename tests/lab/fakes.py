@@ -64,8 +64,9 @@ class KeptAudit:
 
 def a_plan(plan_id: str) -> PlanRecord:
     action = StartPlan("failover", "auto", "standby", "primary down", outage_started=5.0)
-    return PlanRecord(**{**PlanRecord.new(action, [Step("switch"), Step("verify")], 9.0).__dict__,
-                         "id": plan_id})  # fmt: skip
+    return PlanRecord(
+        **{**PlanRecord.new(action, [Step("switch"), Step("verify")], 9.0).__dict__, "id": plan_id}
+    )
 
 
 GOOD_CONFIG = """\

@@ -80,20 +80,30 @@ def ha_config(
 ) -> dict[str, Any]:
     """`base` (a one-replica config) as one replica of an arbiter Deployment."""
     cfg = {**base, "api": {**base["api"], "listen": f"{lab.LOOPBACK}:{api_port}"}}
-    cfg["clusters"] = {**base.get("clusters", {}),
-                       "arbiter": {"kubeconfig": str(kubeconfig), "context": "arbiter"}}  # fmt: skip
-    cfg["state"] = {"kubernetes": {"cluster": "arbiter", "namespace": "failoverd",
-                                   "name": "failoverd-state"}}  # fmt: skip
-    cfg["leader_election"] = {"cluster": "arbiter", "namespace": "failoverd",
-                              "name": "failoverd", **lease}  # fmt: skip
+    cfg["clusters"] = {
+        **base.get("clusters", {}),
+        "arbiter": {"kubeconfig": str(kubeconfig), "context": "arbiter"},
+    }
+    cfg["state"] = {
+        "kubernetes": {"cluster": "arbiter", "namespace": "failoverd", "name": "failoverd-state"}
+    }
+    cfg["leader_election"] = {
+        "cluster": "arbiter",
+        "namespace": "failoverd",
+        "name": "failoverd",
+        **lease,
+    }
     return cfg
 
 
 @contextlib.asynccontextmanager
 async def arbiter(
-    tmp_path: Path, base: dict[str, Any], token: str, names: tuple[str, ...] = ("a", "b"),
+    tmp_path: Path,
+    base: dict[str, Any],
+    token: str,
+    names: tuple[str, ...] = ("a", "b"),
     lease: dict[str, str] | None = None,
-) -> AsyncIterator[Arbiter]:  # fmt: skip
+) -> AsyncIterator[Arbiter]:
     """An arbiter cluster and one (not yet started) daemon per name."""
     async with lab_kube.cluster("arbiter") as cluster, contextlib.AsyncExitStack() as stack:
         replicas = []

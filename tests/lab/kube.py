@@ -93,13 +93,19 @@ class Cluster:
 
     def add_deployment(self, name: str, replicas: int, namespace: str = "default") -> None:
         body = {
-            "apiVersion": "apps/v1", "kind": "Deployment",
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": f"{name}:1"}]}}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": f"{name}:1"}]},
+                },
+            },
             "status": {"replicas": replicas, "readyReplicas": replicas},
-        }  # fmt: skip
+        }
         self.emulator.objects[kmock.resource("apps/v1/deployments"), namespace, name] = body
 
 
@@ -163,9 +169,16 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
             epoch = (meta.get("annotations") or {}).get("failoverd.io/epoch")
             if plural == "leases":
                 epoch = spec.get("leaseTransitions")
-            lab.writes.append({"t": loop.time(), "verb": verb, "kind": plural,
-                               "name": meta.get("name"), "epoch": int(epoch or 0),
-                               "holder": _writer(obj)})  # fmt: skip
+            lab.writes.append(
+                {
+                    "t": loop.time(),
+                    "verb": verb,
+                    "kind": plural,
+                    "name": meta.get("name"),
+                    "epoch": int(epoch or 0),
+                    "holder": _writer(obj),
+                }
+            )
             lab.wrote.set()
 
         # The emulator stores a POST before any reaction runs (409 when the name is taken);
@@ -282,11 +295,15 @@ class BlackHole:
 def write_kubeconfig(path: Path, clusters: list[Cluster]) -> Path:
     """A kubeconfig with one context per cluster, named like the cluster."""
     cfg = {
-        "apiVersion": "v1", "kind": "Config", "current-context": clusters[0].name,
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": clusters[0].name,
         "clusters": [{"name": c.name, "cluster": {"server": c.url}} for c in clusters],
         "users": [{"name": "failoverd", "user": {"token": "lab-token"}}],
-        "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": "failoverd"}} for c in clusters],
-    }  # fmt: skip
+        "contexts": [
+            {"name": c.name, "context": {"cluster": c.name, "user": "failoverd"}} for c in clusters
+        ],
+    }
     path.write_text(yaml.safe_dump(cfg))
     return path
 
