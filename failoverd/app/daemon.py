@@ -23,11 +23,10 @@ from pathlib import Path
 import aiohttp
 
 from failoverd import config, machine, probes, replication, traffic
-from failoverd.app import gc as memory
-from failoverd.app import preflight, sdnotify
+from failoverd.app import gc_tuning, preflight, sdnotify
 from failoverd.app.api import ApiServer, make_app
 from failoverd.app.control import DaemonControl
-from failoverd.clients import process as command
+from failoverd.clients import process
 from failoverd.clients.clusters import Clusters
 from failoverd.drill import DrillDesk
 from failoverd.ha.arbiter import Arbiter
@@ -209,7 +208,7 @@ class Daemon(DaemonControl):
     # ----------------------------------------------------------------- life cycle
 
     async def start(self) -> None:
-        command.hide(self.cfg.secret_env_names())
+        process.hide(self.cfg.secret_env_names())
         self.metrics.known(self.cfg)  # every counter at 0 before the first scrape
         try:
             self.session = probes.session()
@@ -387,7 +386,7 @@ class Daemon(DaemonControl):
             if clusters is not self.clusters:
                 await clusters.close()
             raise
-        command.hide(new.secret_env_names())
+        process.hide(new.secret_env_names())
         if sinks is not None:
             await self.notifier.replace_sinks(sinks)
         await self._swap(built, changed - deferred, deferred, clusters)
@@ -454,7 +453,7 @@ class Daemon(DaemonControl):
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         await self.start()
         first_rounds = 2 * max(s.policy.interval for s in self.cfg.services.values()) + 1.0
-        tidy = asyncio.create_task(memory.keep_tidy(self.stop_event, first_rounds), name="gc")
+        tidy = asyncio.create_task(gc_tuning.keep_tidy(self.stop_event, first_rounds), name="gc")
         tidy.add_done_callback(self._loop_ended)
         sdnotify.notify("READY=1")
         watchdog = sdnotify.watchdog_interval()
@@ -489,7 +488,7 @@ _NOWHERE = _Nowhere()
 def run(cfg: config.Config, config_path: Path | None) -> int:
     """Run the daemon; on uvloop when it is installed (`pip install 'failoverd[fast]'`)."""
     logs.configure(cfg.log.format, cfg.log.level)
-    memory.tune()  # the collector out of the probes' way (memory.py says why)
+    gc_tuning.tune()  # the collector out of the probes' way (gc_tuning.py says why)
     try:
         import uvloop
     except ImportError:

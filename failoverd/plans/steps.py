@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from failoverd import config, machine
-from failoverd.clients import process as command
+from failoverd.clients import process
 from failoverd.clients.clusters import Clusters
 from failoverd.kit.clock import SYSTEM, Clock
 from failoverd.kit.errors import PermanentError
@@ -121,8 +121,8 @@ class StepBook:
         self, spec: config.CommandSpec, plan: PlanRecord, step: Step, side: str
     ) -> None:
         try:
-            result = await command.run(spec.argv, spec.timeout, self._env(plan, step.name, side))
-        except command.CommandFailed as e:
+            result = await process.run(spec.argv, spec.timeout, self._env(plan, step.name, side))
+        except process.CommandFailed as e:
             step.output = e.tail
             raise
         step.output = result.tail

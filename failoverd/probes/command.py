@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failoverd.clients import process as command
+from failoverd.clients import process
 from failoverd.config import CommandProbe as Spec
 from failoverd.kit.errors import ActionError
 from failoverd.probes.base import Observation, ProbeContext, Timer, register
@@ -15,7 +15,7 @@ class CommandProbe:
     async def __call__(self) -> Observation:
         t = Timer()
         try:
-            result = await command.run(self.spec.argv, self.spec.timeout)
+            result = await process.run(self.spec.argv, self.spec.timeout)
         except ActionError as e:
             return t.failed(str(e))
         last = result.tail.strip().splitlines()[-1:] or ["exit 0"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failoverd.clients import process as command
+from failoverd.clients import process
 from failoverd.config import CommandSpec
 from failoverd.replication.base import JobContext, register
 
@@ -12,7 +12,7 @@ class CommandJob:
         self.spec, self.env = spec, {"FAILOVERD_SERVICE": service, "FAILOVERD_JOB": job}
 
     async def __call__(self) -> str:
-        result = await command.run(self.spec.argv, self.spec.timeout, self.env)
+        result = await process.run(self.spec.argv, self.spec.timeout, self.env)
         last = result.tail.strip().splitlines()[-1:] or ["exit 0"]
         return last[0][:200]
 

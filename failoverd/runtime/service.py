@@ -1,6 +1,6 @@
 """One service at run time: reads the world, asks the machine, applies what it decides.
 
-The runner drives the round cadence (rounds.py), hands each round to the pure machine, and
+The runner drives the round cadence (kit/cadence.py, runtime/probing.py), hands each round to the pure machine, and
 applies the decision it gets back: record the transition, persist, log it with its reason,
 update the metrics, start a plan (lifecycle.py). It knows nothing of the other services, the
 API or signals: daemon.py wires those.
@@ -23,7 +23,7 @@ from failoverd.notify import Emit, no_emit
 from failoverd.plans.lifecycle import PlanLifecycle
 from failoverd.plans.steps import StepBook
 from failoverd.replication.scheduler import Scheduler
-from failoverd.runtime import probing as rounds
+from failoverd.runtime import probing
 from failoverd.runtime.probing import BoundProbe, ProbeReport
 from failoverd.store.codec import plan_to_dict
 from failoverd.store.persist import ServicePersistence
@@ -188,7 +188,7 @@ class ServiceRunner:
 
     async def round(self) -> Decision:
         """Run every probe of both sides concurrently, then decide."""
-        seen = await rounds.observe(self.name, self.bound, self.metrics, self._probe_crashed)
+        seen = await probing.observe(self.name, self.bound, self.metrics, self._probe_crashed)
         self.last_round = seen.reports
         self.rounds += 1
         before = self.record.machine

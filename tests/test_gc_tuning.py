@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from failoverd.app import gc as memory
+from failoverd.app import gc_tuning
 
 pytestmark = pytest.mark.looptime  # fake time: an hour passes at once
 
@@ -22,8 +22,8 @@ def restore_gc():
 
 def test_tune_raises_the_young_threshold_and_freezes_what_is_loaded():
     gc.unfreeze()
-    memory.tune()
-    assert gc.get_threshold()[0] == memory.YOUNG
+    gc_tuning.tune()
+    assert gc.get_threshold()[0] == gc_tuning.YOUNG
     assert gc.get_freeze_count() > 0
 
 
@@ -31,7 +31,7 @@ async def test_keep_tidy_freezes_after_the_first_rounds_then_refreezes_and_stops
     gc.unfreeze()
     stop = asyncio.Event()
     collections = gc.get_stats()[2]["collections"]
-    task = asyncio.create_task(memory.keep_tidy(stop, first_rounds=5.0, every=3600.0))
+    task = asyncio.create_task(gc_tuning.keep_tidy(stop, first_rounds=5.0, every=3600.0))
     await asyncio.sleep(4.0)
     assert gc.get_freeze_count() == 0, "nothing frozen before the first rounds are done"
     await asyncio.sleep(2.0)
