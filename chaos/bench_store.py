@@ -2,7 +2,7 @@
 
 Each service's record carries a full history (200 events) and a finished plan. For N services
 the bench writes every record once, then times saves of one service's record through the
-daemon's path (`Store.save`: encoded on the loop, written and fsync'd on the store's thread),
+daemon's path (`FileStore.save`: encoded on the loop, written and fsync'd on the store's thread),
 and, for comparison, the old whole-file save (every service in one fsync'd file).
 
     python chaos/bench_store.py [--sizes 10 100 1000 2000 --saves 50]
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from failoverd.machine import StartPlan
-from failoverd.store import Event, PlanRecord, ServiceRecord, Step, Store, codec
+from failoverd.store import Event, FileStore, PlanRecord, ServiceRecord, Step, codec
 
 
 def full_record() -> ServiceRecord:
@@ -67,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(n: int, saves: int, tmp: Path) -> dict[str, float]:
-    store = Store(tmp / f"n{n}" / "state.json")
+    store = FileStore(tmp / f"n{n}" / "state.json")
     store.lock()
     records = {f"svc{i}": full_record() for i in range(n)}
     store.save_all(records)

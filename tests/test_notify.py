@@ -12,7 +12,7 @@ import structlog
 from failoverd.kit.metrics import Metrics
 from failoverd.notify import Notice, Notifier, dedup_key, summary
 from failoverd.notify.sinks import PagerDuty, Slack, Webhook
-from failoverd.store import Store
+from failoverd.store import FileStore
 from tests import lab
 from tests.lab import LOOPBACK
 
@@ -24,7 +24,7 @@ async def receiver() -> AsyncIterator[lab.Receiver]:
 
 
 def notifier(sinks, tmp_path, **kw) -> Notifier:
-    store = Store(tmp_path / "state.json")
+    store = FileStore(tmp_path / "state.json")
     n = Notifier(sinks, store, Metrics(), structlog.get_logger(), **kw)
     n.RETRY_MIN, n.RETRY_MAX = 0.05, 0.2  # fast backoff for the test; Retry-After still rules
     return n

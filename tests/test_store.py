@@ -12,9 +12,9 @@ from failoverd.machine import Blocked, ServiceState, State
 from failoverd.store import (
     SCHEMA_VERSION,
     Event,
+    FileStore,
     JobRecord,
     ServiceRecord,
-    Store,
     StoreError,
 )
 from failoverd.store.audit import AuditLog
@@ -26,7 +26,7 @@ def an_event(n: int) -> Event:
 
 
 def test_a_saved_state_loads_back_the_same(tmp_path):
-    store = Store(tmp_path / "state.json")
+    store = FileStore(tmp_path / "state.json")
     st = ServiceState(
         state=State.BLOCKED, active="standby", blocked=Blocked.PLAN_FAILED, last_move_at=12.5
     )
@@ -51,7 +51,7 @@ def test_a_saved_state_loads_back_the_same(tmp_path):
 
 
 def test_no_file_means_no_records_and_no_temp_files_are_left(tmp_path):
-    store = Store(tmp_path / "state.json")
+    store = FileStore(tmp_path / "state.json")
     assert store.load() == {}
     store.save_all({"web": ServiceRecord()})
     store.save_all({"web": ServiceRecord()})
@@ -64,7 +64,7 @@ def test_a_corrupt_file_is_a_clear_error_and_is_left_in_place(tmp_path):
     path = tmp_path / "state.json"
     path.write_text('{"schema": 1, "services": {"web": ')
     with pytest.raises(StoreError, match="corrupt"):
-        Store(path).load()
+        FileStore(path).load()
     assert path.read_text() == '{"schema": 1, "services": {"web": '
 
 
@@ -72,7 +72,7 @@ def test_a_file_from_a_newer_failoverd_is_refused(tmp_path):
     path = tmp_path / "state.json"
     path.write_text(json.dumps({"schema": SCHEMA_VERSION + 1, "services": {}}))
     with pytest.raises(StoreError, match="newer than this failoverd"):
-        Store(path).load()
+        FileStore(path).load()
 
 
 def test_a_bad_state_name_in_the_file_is_corrupt_not_a_crash(tmp_path):
@@ -80,11 +80,11 @@ def test_a_bad_state_name_in_the_file_is_corrupt_not_a_crash(tmp_path):
     machine = {"state": "exploded", "active": "primary"}
     path.write_text(json.dumps({"schema": 1, "services": {"web": {"machine": machine}}}))
     with pytest.raises(StoreError, match="corrupt"):
-        Store(path).load()
+        FileStore(path).load()
 
 
 def test_a_second_store_on_the_same_file_cannot_lock_it(tmp_path):
-    first, second = Store(tmp_path / "state.json"), Store(tmp_path / "state.json")
+    first, second = FileStore(tmp_path / "state.json"), FileStore(tmp_path / "state.json")
     first.lock()
     try:
         with pytest.raises(StoreError, match="another failoverd is running"):
@@ -170,7 +170,7 @@ def test_a_schema_1_file_of_failoverd_0_1_is_upgraded_and_its_plan_resumes(tmp_p
     }
     path = tmp_path / "state.json"
     path.write_text(json.dumps(old))
-    (rec,) = Store(path).load().values()
+    (rec,) = FileStore(path).load().values()
     assert rec.plan is not None and rec.plan.id == "abc"
     assert [(s.name, s.status) for s in rec.plan.steps] == [
         ("switch", "running"),
@@ -178,12 +178,12 @@ def test_a_schema_1_file_of_failoverd_0_1_is_upgraded_and_its_plan_resumes(tmp_p
     ]
     assert rec.history[0].active == "primary" and rec.history[0].to_state == "failing_over"
     assert rec.replication["db"] == JobRecord(last_success=8.0, failures=0)
-    Store(path).save_all({"web": rec})
+    FileStore(path).save_all({"web": rec})
     assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION == 3
 
 
 async def test_the_audit_file_is_trimmed_as_it_grows_not_only_at_start(tmp_path):
-    store = Store(tmp_path / "state.json")
+    store = FileStore(tmp_path / "state.json")
     store.audit_limit = 10  # the daemon's is 10,000: the file holds at most twice as many
     (tmp_path / "state.json.audit").write_text("".join(f'{{"n": {n}}}\n' for n in range(-5, 0)))
     store.lock()
@@ -200,6 +200,6 @@ async def test_the_audit_file_is_trimmed_as_it_grows_not_only_at_start(tmp_path)
     assert max(sizes) == 20 and min(sizes[20:]) == 10, sizes
     kept = [json.loads(line)["n"] for line in store.audit_path.read_text().splitlines()]
     assert kept == list(range(55 - len(kept), 55)), "the newest lines, in order"
-    again = Store(tmp_path / "state.json")
+    again = FileStore(tmp_path / "state.json")
     again.audit_limit = 10
     assert [json.loads(line)["n"] for line in await again.load_audit()] == kept

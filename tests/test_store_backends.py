@@ -23,9 +23,9 @@ from failoverd.machine import ServiceState, State
 from failoverd.store import (
     Deposed,
     Event,
+    FileStore,
     ServiceRecord,
     StateStore,
-    Store,
     StoreError,
     codec,
 )
@@ -36,7 +36,7 @@ from tests.lab.fakes import a_plan
 
 @contextlib.asynccontextmanager
 async def file_backend(tmp_path: Path) -> AsyncIterator[Callable[[], StateStore]]:
-    yield lambda: Store(tmp_path / "state.json")
+    yield lambda: FileStore(tmp_path / "state.json")
 
 
 @contextlib.asynccontextmanager

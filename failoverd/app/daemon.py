@@ -40,7 +40,7 @@ from failoverd.plans.steps import StepBook
 from failoverd.replication.scheduler import Scheduler
 from failoverd.runtime.probing import BoundProbe
 from failoverd.runtime.service import ServiceRunner
-from failoverd.store import ServiceRecord, StateStore, Store
+from failoverd.store import FileStore, ServiceRecord, StateStore
 from failoverd.store.audit import AuditLog
 from failoverd.store.persist import ServicePersistence
 
@@ -66,7 +66,7 @@ class Daemon(DaemonControl):
         self.stop_event = asyncio.Event()
         self.session: aiohttp.ClientSession | None = None
         self.clusters = Clusters(cfg.clusters)
-        self.store: StateStore = Store(cfg.state.path)
+        self.store: StateStore = FileStore(cfg.state.path)
         self._reloading = asyncio.Lock()
         self.arbiter: Arbiter | None = None
         if cfg.leader_election is not None:

@@ -7,19 +7,19 @@ conditional on resourceVersion and fenced by the leader's epoch).
 
 from failoverd.store.base import Deposed, StateStore, StoreError, StoreUnavailable
 from failoverd.store.codec import SCHEMA_VERSION
-from failoverd.store.file import Store
+from failoverd.store.file import FileStore
 from failoverd.store.records import Event, JobRecord, PlanRecord, ServiceRecord, Step
 
 __all__ = [
     "SCHEMA_VERSION",
     "Deposed",
     "Event",
+    "FileStore",
     "JobRecord",
     "PlanRecord",
     "ServiceRecord",
     "StateStore",
     "Step",
-    "Store",
     "StoreError",
     "StoreUnavailable",
 ]

@@ -64,7 +64,7 @@ def _keep_newest(path: Path, lines: list[str], limit: int) -> list[str]:
     return kept
 
 
-class Store:
+class FileStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.dir = path.with_name(path.name + ".d")
