@@ -127,17 +127,7 @@ class Run:
                 }
             )
         if self.kubeconfig is not None:
-            cfg["clusters"] = {
-                c: {"kubeconfig": str(self.kubeconfig), "context": c}
-                for c in ("beijing", "shanghai")
-            }
-            svc["mode"] = "warm"
-            for side, cluster in (("primary", "beijing"), ("standby", "shanghai")):
-                kube = {"kubernetes": {"cluster": cluster, "timeout": self.probe_timeout}}
-                svc["probes"][side].append(kube)
-            svc["prepare"] = {
-                "scale": [{"cluster": "shanghai", "deployment": "webapp", "replicas": 3}]
-            }
+            lab_kube.make_warm(cfg, self.kubeconfig, self.probe_timeout)
         svc.update(self.sc.get("service", {}))
         return cfg
 

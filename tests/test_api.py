@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from failoverd.app.api import MAX_BODY, ApiServer, OperatorCommand, make_app
+from failoverd.kit.errors import UnknownService
 from failoverd.kit.metrics import Metrics
 from failoverd.machine import Decision, ServiceState, on_command
 from tests.lab import free_port
@@ -40,8 +41,10 @@ class FakeControl:
             {"who": who, "action": action, "service": service, "result": result, **fields}
         )
 
-    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
-        return (202, "d1") if service == "web" else (404, f"no service named {service!r}")
+    def drill(self, service: str, kind: str, reason: str, soak: float) -> str:
+        if service != "web":
+            raise UnknownService(f"no service named {service!r}")
+        return "d1"
 
     def health(self) -> list[str]:
         self.health_checks += 1
@@ -400,3 +403,22 @@ async def test_each_scrape_works_out_the_health_it_exports(api):
     async with http.get(f"{url}/metrics") as r:
         assert r.status == 200
     assert control.health_checks == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("/v1/services/web/failover", {"foce": True}, "foce: not a field of this command"),
+        ("/v1/services/web/failover", {"force": "yes"}, "force:"),
+        ("/v1/services/web/pause", {"reason": 42}, "reason:"),
+        ("/v1/services/web/drill", {"kind": "chaos"}, "kind:"),
+        ("/v1/services/web/drill", {"soak": "2h"}, 'soak: a duration up to 1h, like "30s"'),
+    ],
+)
+async def test_a_body_the_api_does_not_understand_is_a_400_that_names_the_field(
+    api, path, body, named
+):
+    url, control, http = api
+    async with http.post(f"{url}{path}", headers=AUTH, json=body) as r:
+        assert r.status == 400 and named in (await r.json())["detail"]
+    assert control.calls == [] and control.commands == []

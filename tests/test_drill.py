@@ -113,28 +113,10 @@ async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what
     assert configmaps["already-there"].raw["data"] == {"from": "standby"}, "untouched"
 
 
-WARM = """
-clusters:
-  beijing: {{kubeconfig: {kubeconfig}, context: beijing}}
-  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
-services:
-  webapp:
-    mode: warm
-    primary: beijing
-    standby: shanghai
-    probes:
-      primary: [{{kubernetes: {{cluster: beijing}}}}]
-      standby: [{{kubernetes: {{cluster: shanghai}}}}]
-    traffic:
-      route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
-    prepare: {{scale: [{{cluster: shanghai, deployment: webapp, replicas: 3}}]}}
-"""
-
-
 async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing_back(tmp_path):
     """A deposed leader no longer writes anything: its drill stops, the new leader undoes it."""
     async with lab_kube.warm_regions(tmp_path) as (_, sh, kubeconfig):
-        cfg = config.parse(WARM.format(kubeconfig=kubeconfig))
+        cfg = config.parse(lab_kube.warm_web_config(kubeconfig))
         svc, clusters = cfg.services["webapp"], Clusters(cfg.clusters)
         switch, record = DrillSwitch(), ServiceRecord()
         record.machine = ServiceState(oks={"primary": 9, "standby": 9})
@@ -153,8 +135,7 @@ async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing
         audit = AuditLog(KeptAudit(), log, time.time)
         desk = DrillDesk(metrics, Notifier([], store, metrics, log), audit, SYSTEM, log)
         sh.pods_held = True  # the drill waits in its scale-up
-        code, _ = desk.start(runner, "webapp", "readiness", "test", 0.0)
-        assert code == 202
+        desk.start(runner, "webapp", "readiness", "test", 0.0)
         drills = desk.drills["webapp"]
         async with asyncio.timeout(10):  # the scale-up landed; the drill waits for its pods
             await sh.pods_wanted.wait()
@@ -167,4 +148,4 @@ async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing
         await clusters.close()
         assert sh.replicas("webapp")[0] == 3, "nothing was put back by the deposed leader"
         assert record.drill is not None and record.drill.undo, "the journal is left to the next"
-        assert record.drill.undo[0]["replicas"] == 0 and record.drills == []
+        assert record.drill.undo[0].replicas == 0 and record.drills == []

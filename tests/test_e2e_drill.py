@@ -139,15 +139,7 @@ async def test_a_warm_readiness_drill_scales_the_standby_up_and_back_and_survive
     daemon, sides, tmp_path
 ):
     async with lab_kube.warm_regions(tmp_path) as (_, sh_, kubeconfig):
-        cfg = daemon.config(interval="500ms")
-        svc = cfg["services"]["webapp"]
-        svc["mode"] = "warm"
-        cfg["clusters"] = {
-            c: {"kubeconfig": str(kubeconfig), "context": c} for c in ("beijing", "shanghai")
-        }
-        svc["probes"]["primary"].append({"kubernetes": {"cluster": "beijing", "timeout": "300ms"}})
-        svc["probes"]["standby"].append({"kubernetes": {"cluster": "shanghai", "timeout": "300ms"}})
-        svc["prepare"] = {"scale": [{"cluster": "shanghai", "deployment": "webapp", "replicas": 3}]}
+        cfg = lab_kube.make_warm(daemon.config(interval="500ms"), kubeconfig)
         d = await daemon.start(cfg)
         await d.wait_for("side_ready", side="standby")
         code, report, out = await drill(d, daemon, tmp_path)
@@ -184,15 +176,7 @@ async def test_a_real_failover_during_a_warm_readiness_drill_interrupts_it_and_k
     """
     primary, _ = sides
     async with lab_kube.warm_regions(tmp_path) as (_, sh_, kubeconfig):
-        cfg = daemon.config(interval="500ms", failure_threshold=2)
-        svc = cfg["services"]["webapp"]
-        svc["mode"] = "warm"
-        cfg["clusters"] = {
-            c: {"kubeconfig": str(kubeconfig), "context": c} for c in ("beijing", "shanghai")
-        }
-        svc["probes"]["primary"].append({"kubernetes": {"cluster": "beijing", "timeout": "300ms"}})
-        svc["probes"]["standby"].append({"kubernetes": {"cluster": "shanghai", "timeout": "300ms"}})
-        svc["prepare"] = {"scale": [{"cluster": "shanghai", "deployment": "webapp", "replicas": 3}]}
+        cfg = lab_kube.make_warm(daemon.config(interval="500ms", failure_threshold=2), kubeconfig)
         d = await daemon.start(cfg)
         await d.wait_for("side_ready", side="standby")
         sh_.pods_held = True  # the drill's scale-up waits for pods that take their time

@@ -151,17 +151,10 @@ def _returned(path: Path, function: str) -> set[str]:
 
 
 def _kinds_the_api_starts() -> set[str]:
-    """The tuple in api.py's `if kind not in (...)`: the drill kinds POST .../drill accepts."""
-    (kinds,) = [
-        {e.value for e in n.comparators[0].elts if isinstance(e, ast.Constant)}
-        for n in ast.walk(ast.parse((PACKAGE / "app" / "api.py").read_text()))
-        if isinstance(n, ast.Compare)
-        and isinstance(n.left, ast.Name)
-        and n.left.id == "kind"
-        and isinstance(n.ops[0], ast.NotIn)
-        and isinstance(n.comparators[0], ast.Tuple)
-    ]
-    return kinds
+    """The drill kinds POST .../drill accepts (its body's model)."""
+    from failoverd.app.bodies import DrillBody
+
+    return set(get_args(DrillBody.model_fields["kind"].annotation))
 
 
 def test_every_label_value_the_code_counts_is_made_known():

@@ -15,6 +15,7 @@ from failoverd.kit.metrics import Metrics
 from failoverd.machine import ServiceState, Side, State
 from failoverd.plans.steps import StepBook
 from failoverd.probes.base import Observation
+from failoverd.runtime import views
 from failoverd.runtime.probing import BoundProbe
 from failoverd.runtime.service import ServiceRunner
 from failoverd.store.persist import ServicePersistence
@@ -283,7 +284,7 @@ async def test_a_proposal_shows_the_last_drills_verdict_and_rto():
         ),
         DrillRecord("d1", "web", "full", "", 1.0, outcome="failed", finished=1.5, rto_seconds=9.0),
     ]
-    last = runner._proposal()["last_drill"]
+    last = views.proposal(runner.policy, record, runner.seen(), 10.0)["last_drill"]
     assert last == {
         "id": "d2",
         "kind": "readiness",

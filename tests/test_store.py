@@ -203,3 +203,31 @@ async def test_the_audit_file_is_trimmed_as_it_grows_not_only_at_start(tmp_path)
     again = FileStore(tmp_path / "state.json")
     again.audit_limit = 10
     assert [json.loads(line)["n"] for line in await again.load_audit()] == kept
+
+
+def test_a_drills_undo_journal_is_typed_and_an_older_one_still_reads():
+    from failoverd.store.codec import drill_from_dict, drill_to_dict
+    from failoverd.store.records import DrillRecord, UndoEntry
+
+    entry = UndoEntry("scale", "shanghai", "deployment", "default", "webapp", "standby", 0)
+    d = DrillRecord(id="d1", service="web", kind="readiness", reason="", started=1.0)
+    d.undo.append(entry)
+    assert drill_from_dict(json.loads(json.dumps(drill_to_dict(d)))).undo == [entry]
+    older = {
+        **drill_to_dict(d),
+        "undo": [
+            {
+                "action": "delete",
+                "cluster": "shanghai",
+                "kind": "ConfigMap",
+                "namespace": "default",
+                "name": "web-config",
+            }
+        ],
+    }
+    (old,) = drill_from_dict(older).undo
+    assert (old.action, old.side, old.describe()) == (
+        "delete",
+        None,
+        "ConfigMap default/web-config",
+    )

@@ -20,9 +20,10 @@ from importlib import resources
 from typing import Any, Protocol, cast
 
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from failoverd.config.durations import parse_duration
+from failoverd.app.bodies import CommandBody, DrillBody, problem
+from failoverd.kit.errors import Refused, UnknownService
 from failoverd.kit.metrics import CONTENT_TYPE, Metrics
 from failoverd.machine import Command, Decision
 
@@ -30,9 +31,8 @@ MAX_BODY = 64 * 1024  # a command's body is a reason and a flag or two: 413 beyo
 WHO: web.RequestKey[str] = web.RequestKey("who", str)  # the name of the token that authenticated
 # what a POST's handler adds to its audit entry (the command's reason, a drill's kind, ...)
 AUDIT: web.RequestKey[dict[str, Any]] = web.RequestKey("audit", dict)
+PAUSE_FOR = 'for: a duration up to 30d, like "2h", with pause only'
 UNAUTHENTICATED = "(no valid token)"  # the audit's `who` for a POST refused before a token matched
-MAX_REASON = 1024  # bytes of an operator's reason (it lands in logs, events and plans)
-MAX_PAUSE = 30 * 86400.0  # a timed pause longer than 30 days is a typo: pause without --for
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,8 @@ class Control(Protocol):
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         """Operator commands and automatic decisions, newest first."""
 
-    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
-        """Start a drill: (202, id) or (404 | 409, why)."""
+    def drill(self, service: str, kind: str, reason: str, soak: float) -> str:
+        """Start a drill: its id; UnknownService or Refused (the API's 404 and 409)."""
 
     def drill_reports(self, drill_id: str | None = None) -> list[dict[str, Any]]:
         """Drills newest first (only `drill_id`, when given)."""
@@ -275,29 +275,29 @@ class _Routes:
 
     async def command(self, request: web.Request) -> web.Response:
         name, verb = request.match_info["name"], request.match_info["command"]
-        body = await _body(request, '{"reason": "..."}')
-        if isinstance(body, web.Response):
-            return body
-        reason, force, pause_for = body.get("reason", ""), body.get("force", False), body.get("for")
-        if not isinstance(force, bool):
-            return _error(400, "bad request", "force: true or false")
-        seconds = None
-        if pause_for is not None:
-            try:
-                seconds = parse_duration(pause_for) if isinstance(pause_for, str) else None
-            except ValueError:
-                seconds = None
-            if verb != "pause" or not seconds or seconds > MAX_PAUSE:
-                return _error(
-                    400, "bad request", 'for: a duration up to 30d, like "2h", with pause only'
-                )
-        request[AUDIT].update(reason=reason, force=force or None, pause_for=seconds)
+        raw = await _json(request, '{"reason": "..."}')
+        if isinstance(raw, web.Response):
+            return raw
+        try:
+            body = CommandBody.model_validate(raw)
+        except ValidationError as e:
+            detail = problem(e)
+            if detail.startswith("for:"):  # what is wrong, and what is right
+                detail = f"{PAUSE_FOR} ({detail.removeprefix('for: ')})"
+            return _error(400, "bad request", detail)
+        if body.pause_for is not None and verb != "pause":
+            return _error(
+                400, "bad request", 'for: a duration up to 30d, like "2h", with pause only'
+            )
+        request[AUDIT].update(
+            reason=body.reason, force=body.force or None, pause_for=body.pause_for
+        )
         cmd = OperatorCommand(
             name,
             cast(Command, verb),
-            reason,
-            force,
-            seconds,
+            body.reason,
+            body.force,
+            body.pause_for,
             request.get(WHO, ""),
             request.remote or "",
         )
@@ -311,29 +311,26 @@ class _Routes:
         )
 
     async def start_drill(self, request: web.Request) -> web.Response:
-        body = await _body(request, '{"kind": "readiness"}')
-        if isinstance(body, web.Response):
-            return body
-        kind, reason, soak = (
-            body.get("kind", "readiness"),
-            body.get("reason", ""),
-            body.get("soak", "30s"),
-        )
-        action = f"drill_{kind}" if kind in ("readiness", "full") else "drill"
-        request[AUDIT].update(reason=reason, action=action)
-        if kind not in ("readiness", "full"):
-            return _error(400, "bad request", "kind: readiness or full")
+        raw = await _json(request, '{"kind": "readiness"}')
+        if isinstance(raw, web.Response):
+            return raw
+        kind = raw.get("kind", "readiness")
+        request[AUDIT]["action"] = f"drill_{kind}" if kind in ("readiness", "full") else "drill"
         try:
-            seconds = parse_duration(soak) if isinstance(soak, str) else -1.0
-        except ValueError:
-            seconds = -1.0
-        if not 0 <= seconds <= 3600:
-            return _error(400, "bad request", 'soak: a duration up to 1h, like "30s"')
-        status, detail = self.control.drill(request.match_info["name"], kind, reason, seconds)
-        if status == 202:
-            request[AUDIT]["drill"] = detail
-            return web.json_response({"drill": detail}, status=202)
-        return _error(status, {404: "not found", 409: "conflict"}.get(status, "error"), detail)
+            body = DrillBody.model_validate(raw)
+        except ValidationError as e:
+            return _error(400, "bad request", problem(e))
+        request[AUDIT]["reason"] = body.reason
+        try:
+            drill = self.control.drill(
+                request.match_info["name"], body.kind, body.reason, body.soak
+            )
+        except UnknownService as e:
+            return _error(404, "not found", str(e))
+        except Refused as e:
+            return _error(409, "conflict", str(e))
+        request[AUDIT]["drill"] = drill
+        return web.json_response({"drill": drill}, status=202)
 
     async def drills(self, _: web.Request) -> web.Response:
         return _ok({"drills": self.control.drill_reports()})
@@ -351,11 +348,9 @@ class _Routes:
         return _newest(request, "audit", self.control.audit_log)
 
 
-async def _body(request: web.Request, example: str) -> dict[str, Any] | web.Response:
-    """A POST's JSON object ({} when there is none), or the 400 that says what is wrong.
-
-    A `reason` in it is checked here, once for every command: a string of at most 1 KiB.
-    """
+async def _json(request: web.Request, example: str) -> dict[str, Any] | web.Response:
+    """A POST's JSON object ({} when there is none), or the 400 that says what is wrong; its
+    fields are checked by the command's model (bodies.py)."""
     body: Any = {}
     if request.can_read_body:
         try:
@@ -364,9 +359,6 @@ async def _body(request: web.Request, example: str) -> dict[str, Any] | web.Resp
             return _error(400, "bad request", f"the body must be JSON, e.g. {example}")
     if not isinstance(body, dict):
         return _error(400, "bad request", "the body must be a JSON object")
-    reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason.encode()) > MAX_REASON:
-        return _error(400, "bad request", f"reason: a string of at most {MAX_REASON} bytes")
     return body
 
 

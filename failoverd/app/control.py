@@ -1,18 +1,22 @@
 """What the API asks of the daemon (api.Control): status, views, commands, drills, audit.
 
-A mixin of daemon.Daemon, kept apart so the composition root stays readable. A follower (a
-replica without the lease) answers every read with its own view and refuses every command
-with the leader's name.
+Composed by the daemon from its parts and handed to the API. A follower (a replica without the
+lease) answers every read with its own view (the leader's state of each service as last read)
+and refuses every command with the leader's name.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from failoverd.app.api import OperatorCommand
+from failoverd.kit.errors import Refused
 from failoverd.machine import Decision
-from failoverd.store.codec import event_to_dict, plan_to_dict
+from failoverd.runtime import views
+from failoverd.store.codec import event_to_dict
 
 if TYPE_CHECKING:
     from failoverd.drill import DrillDesk
@@ -20,13 +24,17 @@ if TYPE_CHECKING:
     from failoverd.kit.clock import Clock
     from failoverd.kit.logs import Logger
     from failoverd.kit.metrics import Metrics
+    from failoverd.kit.tasks import TaskGuard
     from failoverd.notify import Notifier
     from failoverd.runtime.service import ServiceRunner
     from failoverd.store import ServiceRecord
     from failoverd.store.audit import AuditLog
 
 
-class DaemonControl:
+@dataclass(frozen=True)
+class Control:
+    """The daemon's parts the API reads and commands (the dicts are the daemon's own, live)."""
+
     runners: dict[str, ServiceRunner]
     records: dict[str, ServiceRecord]
     tasks: dict[str, asyncio.Task[None]]
@@ -35,21 +43,20 @@ class DaemonControl:
     drill_desk: DrillDesk
     notifier: Notifier
     metrics: Metrics
+    guard: TaskGuard
     clock: Clock
     log: Logger
     me: str
-    started: bool
-
-    # ----------------------------------------------------------------- Control (for the API)
+    started: Callable[[], bool]
 
     @property
     def ready(self) -> bool:
         """Every service has probed (leader or not: a follower is a ready standby)."""
-        return self.started and all(r.rounds > 0 for r in self.runners.values())
+        return self.started() and all(r.rounds > 0 for r in self.runners.values())
 
     def health(self) -> list[str]:
         """Every reason this daemon is not watching what it should ([] when all is well)."""
-        if not self.started:
+        if not self.started():
             return []
         now = self.clock.monotonic()
         problems = []
@@ -58,6 +65,7 @@ class DaemonControl:
             if task is None or task.done():
                 problems.append(f"{name}: the round loop is not running")
             problems += [f"{name}: {p}" for p in runner.health(now)]
+        problems += self.guard.problems()
         self.metrics.healthy.set(0 if problems else 1)
         return problems
 
@@ -76,15 +84,7 @@ class DaemonControl:
             lease = {**(lease or {}), "state_read_at": self.arbiter.seen_at}
             for name, rec in self.arbiter.seen.items():
                 if name in services:
-                    services[name] |= {
-                        "state": rec.machine.state.value,
-                        "active": rec.machine.active,
-                        "blocked": rec.machine.blocked.value if rec.machine.blocked else None,
-                        "plan": plan_to_dict(rec.plan) if rec.plan else None,
-                        "last_failover": plan_to_dict(rec.last_failover)
-                        if rec.last_failover
-                        else None,
-                    }
+                    services[name] |= views.leader_state(rec)
         return {"leader": self.leading, "lease": lease, "services": services}
 
     def events(self, limit: int) -> list[dict[str, Any]]:
@@ -120,9 +120,9 @@ class DaemonControl:
         )
         return decision  # audited by the API with its answer (api.Routes.audited)
 
-    def drill(self, service: str, kind: str, reason: str, soak: float) -> tuple[int, str]:
+    def drill(self, service: str, kind: str, reason: str, soak: float) -> str:
         if not self.leading:
-            return 409, f"this replica ({self.me}) is not the leader: ask the leader"
+            raise Refused(f"this replica ({self.me}) is not the leader: ask the leader")
         return self.drill_desk.start(self.runners.get(service), service, kind, reason, soak)
 
     def drill_reports(self, drill_id: str | None = None) -> list[dict[str, Any]]:

@@ -140,7 +140,7 @@ class Timeline:
     async def tick(self) -> dict[str, Any]:
         runner = self.daemon.runners["webapp"]
         svc: dict[str, Any] = runner.status()
-        events = self.daemon.events(1000)
+        events = self.daemon.control.events(1000)
         for ev in reversed(events[: len(events) - self.seen_events]):
             self.say(f"▶ {ev['from']} → {ev['to']}: {ev['reason']}")
         self.seen_events = len(events)

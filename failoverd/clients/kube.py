@@ -8,8 +8,9 @@ Errors come out classified: 401/403/404/422 mean the config or RBAC is wrong (Pe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import aiohttp
@@ -51,6 +52,22 @@ def classify(e: BaseException, what: str) -> ActionError:
     return TransientError(f"{what}: {type(e).__name__}: {e}".rstrip(": "))
 
 
+@contextlib.contextmanager
+def classified(what: str, ignore: int | None = None) -> Iterator[None]:
+    """Any error of the block as a TransientError or PermanentError that says what was done.
+
+    `ignore`: the HTTP status that means "already as wanted" (409 on a create, 404 on a
+    delete), which passes silently. The one place the SDK's and the network's errors are sorted.
+    """
+    try:
+        yield
+    except ApiException as e:
+        if e.status != ignore:
+            raise classify(e, what) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        raise classify(e, what) from None
+
+
 def _message(raw: bytes | str | None, fallback: str = "") -> str:
     """The message of the API server's Status body; else the fallback, else the body itself."""
     try:
@@ -66,14 +83,11 @@ async def scale(
     """Set a workload's replicas through its scale subresource (idempotent)."""
     apps = k8s.AppsV1Api(api)
     body = {"spec": {"replicas": replicas}}
-    what = f"scale {kind} {namespace}/{name} to {replicas}"
-    try:
+    with classified(f"scale {kind} {namespace}/{name} to {replicas}"):
         if kind == "deployment":
             await apps.patch_namespaced_deployment_scale(name, namespace, body)
         else:
             await apps.patch_namespaced_stateful_set_scale(name, namespace, body)
-    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, what) from None
 
 
 async def ready_replicas(
@@ -81,14 +95,12 @@ async def ready_replicas(
 ) -> tuple[int, int]:
     """(wanted replicas, ready replicas) of a workload."""
     apps = k8s.AppsV1Api(api)
-    try:
-        obj: Any
+    obj: Any = None
+    with classified(f"read {kind} {namespace}/{name}"):
         if kind == "deployment":
             obj = await apps.read_namespaced_deployment(name, namespace)
         else:
             obj = await apps.read_namespaced_stateful_set(name, namespace)
-    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, f"read {kind} {namespace}/{name}") from None
     wanted = obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1
     ready = (obj.status.ready_replicas or 0) if obj.status else 0
     return int(wanted), int(ready)
@@ -193,17 +205,11 @@ async def apply_object(api: k8s.ApiClient, obj: dict[str, Any]) -> str:
     api_cls, res = KINDS[kind]
     client = api_cls(api)
     what = f"apply {kind} {meta.get('namespace')}/{meta['name']}"
-    try:
-        try:
-            await getattr(client, f"create_namespaced_{res}")(meta["namespace"], obj)
-            return "created"
-        except ApiException as e:
-            if e.status != 409:
-                raise
+    if await create_object(api, obj):
+        return "created"
+    with classified(what):
         await getattr(client, f"patch_namespaced_{res}")(meta["name"], meta["namespace"], obj)
-        return "patched"
-    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, what) from None
+    return "patched"
 
 
 async def replace_object(
@@ -217,38 +223,27 @@ async def replace_object(
         if resource_version
         else obj
     )
-    try:
+    with classified(f"replace {kind} {meta['namespace']}/{meta['name']}"):
         await getattr(api_cls(api), f"replace_namespaced_{res}")(
             meta["name"], meta["namespace"], body
         )
-    except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, f"replace {kind} {meta['namespace']}/{meta['name']}") from None
 
 
 async def create_object(api: k8s.ApiClient, obj: dict[str, Any]) -> bool:
     """Create obj; False (and nothing changed) when it already exists."""
     kind, meta = obj["kind"], obj["metadata"]
     api_cls, res = KINDS[kind]
-    try:
+    created = False
+    with classified(f"create {kind} {meta.get('namespace')}/{meta['name']}", ignore=409):
         await getattr(api_cls(api), f"create_namespaced_{res}")(meta["namespace"], obj)
-        return True
-    except ApiException as e:
-        if e.status == 409:
-            return False
-        raise classify(e, f"create {kind} {meta.get('namespace')}/{meta['name']}") from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, f"create {kind} {meta.get('namespace')}/{meta['name']}") from None
+        created = True
+    return created
 
 
 async def delete_object(api: k8s.ApiClient, kind: str, namespace: str, name: str) -> None:
     api_cls, res = KINDS[kind]
-    try:
+    with classified(f"delete {kind} {namespace}/{name}", ignore=404):  # gone is as wanted
         await getattr(api_cls(api), f"delete_namespaced_{res}")(name, namespace)
-    except ApiException as e:
-        if e.status != 404:  # already gone is what we wanted
-            raise classify(e, f"delete {kind} {namespace}/{name}") from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, f"delete {kind} {namespace}/{name}") from None
 
 
 # Objects every cluster makes for itself: never copied.

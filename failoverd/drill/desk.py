@@ -8,6 +8,7 @@ from typing import Any
 from failoverd.drill import report as drill_report
 from failoverd.drill.runner import DrillRunner, as_report
 from failoverd.kit.clock import Clock
+from failoverd.kit.errors import Refused, UnknownService
 from failoverd.kit.logs import Logger
 from failoverd.kit.metrics import Metrics
 from failoverd.notify import Notifier
@@ -36,19 +37,18 @@ class DrillDesk:
 
     def start(
         self, runner: ServiceRunner | None, service: str, kind: str, reason: str, soak: float
-    ) -> tuple[int, str]:
-        """Start a drill: (202, its id), (404 | 409, why)."""
+    ) -> str:
+        """Start a drill; its id. UnknownService or Refused (with the reason) when it cannot."""
         if runner is None:
-            return 404, f"no service named {service!r}"
+            raise UnknownService(f"no service named {service!r}")
         drills = self._for(service, runner)
         if drills.busy or runner.record.drill is not None:
-            return 409, "a drill is already running"
+            raise Refused("a drill is already running")
         if runner.plans.task is not None and not runner.plans.task.done():
-            return 409, "a plan is running"
+            raise Refused("a plan is running")
         if runner.policy.observe_only:
-            return 409, "this instance only observes: it cannot drill"
-        d = drills.start(kind, reason, soak)  # audited by the API, with who asked and from where
-        return 202, d.id
+            raise Refused("this instance only observes: it cannot drill")
+        return drills.start(kind, reason, soak).id  # audited by the API: who asked, from where
 
     def _done(self, d: DrillRecord) -> None:
         self.metrics.drills.labels(d.service, d.kind, d.outcome).inc()

@@ -31,7 +31,7 @@ from failoverd import machine
 from failoverd.kit.errors import ActionError
 from failoverd.machine import SIDES, Side, State, other
 from failoverd.runtime.service import ServiceRunner
-from failoverd.store.records import DrillCheck, DrillRecord, PlanRecord
+from failoverd.store.records import DrillCheck, DrillRecord, PlanRecord, UndoEntry
 
 POLL = 0.25  # seconds between looks at the service while a drill waits on it
 
@@ -257,7 +257,7 @@ class DrillRunner:
             raise ActionError(f"RPO {rpo:.1f}s exceeds the objective {objective:g}s: {ages}")
         return f"RPO {rpo:.1f}s" + (f" within {objective:g}s" if objective is not None else "")
 
-    async def _prepare(self, d: DrillRecord, target: str) -> DrillCheck | None:
+    async def _prepare(self, d: DrillRecord, target: Side) -> DrillCheck | None:
         """warm/cold: restore the newest snapshot and scale the idle side up (both undone)."""
         r = self.runner
         cfg = (
@@ -281,15 +281,7 @@ class DrillRunner:
             api = await r.steps.clusters.api(s.cluster)
             wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
             d.undo.append(
-                {
-                    "action": "scale",
-                    "cluster": s.cluster,
-                    "namespace": s.namespace,
-                    "kind": s.kind,
-                    "name": s.name,
-                    "replicas": wanted,
-                    "side": target,
-                }
+                UndoEntry("scale", s.cluster, s.kind, s.namespace, s.name, target, wanted)
             )
         await r.persistence.durable()
         if not cfg.scale:
@@ -306,7 +298,7 @@ class DrillRunner:
             scaled.duration_seconds += check.duration_seconds or 0.0  # the projected prepare
         return scaled
 
-    async def _restore(self, d: DrillRecord, restore: Any, target: str) -> str:
+    async def _restore(self, d: DrillRecord, restore: Any, target: Side) -> str:
         """Create the newest verified snapshot's objects the standby lacks; deleted afterwards.
 
         Objects the standby already has are left as they are (a change to them could not be
@@ -320,7 +312,7 @@ class DrillRunner:
         job = r.cfg.replication[restore.snapshot_job].s3_snapshot
         assert job is not None
         snapshot, refused = await SnapshotStore(job).newest()
-        cluster = restore.cluster or r.cfg.label(target)  # type: ignore[arg-type]
+        cluster = restore.cluster or r.cfg.label(target)
         api = await r.steps.clusters.api(cluster)
         created = 0
         for obj in snapshot.objects:
@@ -330,14 +322,9 @@ class DrillRunner:
                 continue
             created += 1
             d.undo.append(
-                {
-                    "action": "delete",
-                    "cluster": cluster,
-                    "kind": clean["kind"],
-                    "namespace": meta.get("namespace"),
-                    "name": meta["name"],
-                    "side": target,
-                }
+                UndoEntry(
+                    "delete", cluster, clean["kind"], meta.get("namespace"), meta["name"], target
+                )
             )
             await r.persistence.durable()
         return f"{len(snapshot.objects)} objects from {snapshot.key} ({created} created)" + (
@@ -365,30 +352,32 @@ class DrillRunner:
                 owned.append(u)
                 continue
             try:
-                api = await r.steps.clusters.api(u["cluster"])
-                if u.get("action") == "delete":
-                    await kube.delete_object(api, u["kind"], u["namespace"], u["name"])
+                api = await r.steps.clusters.api(u.cluster)
+                if u.action == "delete":
+                    await kube.delete_object(api, u.kind, u.namespace or "", u.name)
                 else:
-                    await kube.scale(api, u["kind"], u["namespace"], u["name"], u["replicas"])
+                    await kube.scale(api, u.kind, u.namespace or "", u.name, u.replicas or 0)  # type: ignore[arg-type]
                 d.undo.remove(u)
             except ActionError as e:
-                r.log.error("drill_undo_failed", drill=d.id, target=u, error=str(e))
-        detail = "put back as it was" if not d.undo else f"left: {d.undo}"
+                r.log.error("drill_undo_failed", drill=d.id, target=asdict(u), error=str(e))
+        left = ", ".join(u.describe() for u in d.undo)
+        detail = "put back as it was" if not d.undo else f"left: {left}"
         if owned:
             who = f"the {plan.kind} plan's target" if plan is not None else "the serving side"
-            detail += f"; left as it is on {who}: " + ", ".join(_what(u) for u in owned)
-            r.log.warning("drill_undo_skipped", drill=d.id, owner=who, left=owned)
+            detail += f"; left as it is on {who}: " + ", ".join(u.describe() for u in owned)
+            r.log.warning(
+                "drill_undo_skipped", drill=d.id, owner=who, left=[asdict(u) for u in owned]
+            )
         d.checks.append(
             DrillCheck("undo prepare", ok=not d.undo, started=r.clock.wall(), detail=detail)
         )
 
-    def _side_of(self, u: dict[str, Any]) -> Side | None:
+    def _side_of(self, u: UndoEntry) -> Side | None:
         """The side an undo entry touches (older journals: by the cluster's side label)."""
-        side = u.get("side")
-        if side in SIDES:
-            return side  # type: ignore[no-any-return]
+        if u.side in SIDES:
+            return u.side
         labels = {self.runner.cfg.label(s): s for s in SIDES}
-        return labels.get(u.get("cluster", ""))
+        return labels.get(u.cluster)
 
     # ----------------------------------------------------------------- full
 
@@ -455,11 +444,6 @@ class DrillRunner:
                 detail=f"{d.soak_seconds:g}s, the primary healthy throughout",
             )
         )
-
-
-def _what(u: dict[str, Any]) -> str:
-    name = f"{u.get('kind')} {u.get('namespace')}/{u.get('name')}"
-    return f"{name} at {u['replicas']} replicas" if u.get("action") == "scale" else name
 
 
 def as_report(d: DrillRecord) -> dict[str, Any]:

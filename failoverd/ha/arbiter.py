@@ -21,6 +21,7 @@ from failoverd.clients.clusters import Clusters
 from failoverd.ha.elector import Elector
 from failoverd.kit.logs import Logger
 from failoverd.kit.metrics import Metrics
+from failoverd.kit.tasks import TaskGuard
 from failoverd.notify import Emit
 from failoverd.store import Deposed, ServiceRecord, StoreUnavailable
 from failoverd.store.kubernetes import AccessDenied, ConfigMapStore
@@ -41,6 +42,7 @@ class Arbiter:
         stop_acting: Callable[[str], None],
         notify: Emit,
         lock: asyncio.Lock,
+        guard: TaskGuard | None = None,
     ) -> None:
         from failoverd.clients.kube import Objects  # only an arbiter deployment loads the SDK
 
@@ -48,6 +50,7 @@ class Arbiter:
         assert le is not None and st is not None
         self.services = list(cfg.services)
         self.me, self.log, self.metrics, self.notify = me, log, metrics, notify
+        self.guard = guard or TaskGuard(metrics, log)
         self.lock = lock  # the daemon's reload lock: a reload and a takeover never interleave
         self._stop_following, self._take_charge, self._stop_acting = (
             stop_following,
@@ -133,10 +136,9 @@ class Arbiter:
                 await self.peek()
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self.elector.run(), name="lease")
+        self.task = self.guard.spawn(self.elector.run(), "lease")
         self.task.add_done_callback(self._ended)
-        self.follower = asyncio.create_task(self._follow(), name="follow")
-        self.follower.add_done_callback(self._failed)
+        self.follower = self.guard.spawn(self._follow(), "follow")
 
     async def stop(self) -> None:
         """A clean stop: the lease loop ends and the lease is released (taken over at once)."""
@@ -230,24 +232,10 @@ class Arbiter:
         self.metrics.leader.set(0)
         self._stop_acting(why)
 
-    def _failed(self, task: asyncio.Task[None]) -> BaseException | None:
-        """A finished task's error, logged and counted (None: it ended or was cancelled)."""
-        if task.cancelled() or task.exception() is None:
-            return None
-        error = task.exception()
-        assert error is not None
-        self.metrics.task_failures.labels(task.get_name()).inc()
-        self.log.error(
-            "task_failed",
-            task=task.get_name(),
-            error=repr(error),
-            exc_info=(type(error), error, error.__traceback__),
-        )
-        return error
-
     def _ended(self, task: asyncio.Task[None]) -> None:
-        """The lease loop only ends when the lease is lost; if it crashed, stop acting too."""
+        """The lease loop only ends when the lease is lost; if it crashed (the guard logged and
+        counted it), stop acting too."""
         if task.cancelled():
             return
-        error = self._failed(task)
+        error = task.exception()
         self.lost(f"the lease loop ended ({error!r})" if error else "the lease was lost")

@@ -19,3 +19,11 @@ class Conflict(TransientError):
 
 class Forbidden(PermanentError):
     """HTTP 403 from Kubernetes: RBAC does not let this identity use that verb on that object."""
+
+
+class Refused(Exception):
+    """An operator's request that cannot be done now (the API's 409), with the reason."""
+
+
+class UnknownService(Refused):
+    """An operator named a service the config does not have (the API's 404)."""

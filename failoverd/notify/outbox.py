@@ -26,6 +26,7 @@ import tenacity
 
 from failoverd.kit.logs import Logger
 from failoverd.kit.metrics import Metrics
+from failoverd.kit.tasks import TaskGuard
 from failoverd.notify.sinks import SEVERITY, Notice, Refused, Retry, Sink
 
 MAX_OUTBOX = 1000
@@ -56,8 +57,10 @@ class Notifier:
         log: Logger,
         wall: Callable[[], float] = time.time,
         max_events: int = MAX_OUTBOX,
+        guard: TaskGuard | None = None,
     ) -> None:
         self.sinks, self.store, self.metrics, self.log = sinks, store, metrics, log
+        self.guard = guard or TaskGuard(metrics, log)
         self.wall, self.max_events = wall, max_events
         self.pending: list[Pending] = []
         self._wake: dict[str, asyncio.Event] = {}
@@ -187,9 +190,8 @@ class Notifier:
             await self._save()  # on disk before the first attempt
             try:
                 result = await self._deliver(sink, item)
-            except Exception:  # a bug must not end the worker silently
-                self.log.exception("notify_worker_error", sink=sink.name)
-                self.metrics.task_failures.labels(f"notify-{sink.name}").inc()
+            except Exception as e:  # a bug must not end the worker, nor pass silently
+                self.guard.failed(f"notify-{sink.name}", e, survived=True)
                 await asyncio.sleep(self.RETRY_MIN)
                 continue
             if sink.name in item.sinks:

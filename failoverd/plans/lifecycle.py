@@ -18,6 +18,7 @@ from failoverd.config.common import host_port
 from failoverd.kit.clock import Clock
 from failoverd.kit.logs import Logger
 from failoverd.kit.metrics import Metrics
+from failoverd.kit.tasks import TaskGuard
 from failoverd.machine import Decision, Side, StartPlan
 from failoverd.notify import Emit, no_emit
 from failoverd.plans.runner import PlanRunner, RetryPolicy
@@ -47,7 +48,9 @@ class PlanLifecycle:
         before_plan: Callable[[], Awaitable[None]] | None = None,
         notify: Emit = no_emit,
         give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
+        guard: TaskGuard | None = None,
     ) -> None:
+        self.guard = guard or TaskGuard(metrics, log)
         self.name, self.cfg, self.record, self.switch, self.steps = name, cfg, record, switch, steps
         self.metrics, self.log, self.clock = metrics, log, clock
         self.persistence, self.apply, self.stopping = persistence, apply, stopping
@@ -85,7 +88,9 @@ class PlanLifecycle:
         self.resume(plan)
 
     def resume(self, plan: PlanRecord) -> None:
-        self.task = asyncio.create_task(self._run(plan), name=f"plan-{self.name}-{plan.id}")
+        self.task = self.guard.spawn(
+            self._run(plan), f"plan-{self.name}-{plan.id}", expected=self.stopping.is_set
+        )
 
     async def wait(self) -> None:
         """Wait for the plan in flight (if any) to finish its step and return."""
@@ -154,9 +159,7 @@ class PlanLifecycle:
         )
         self.apply(decision)
         if ok and plan.kind == "failover" and self.cfg.verify is not None:
-            self.clients = asyncio.create_task(
-                self.client_rto(plan), name=f"client-rto-{self.name}"
-            )
+            self.clients = self.guard.spawn(self.client_rto(plan), f"client-rto-{self.name}")
 
     async def client_rto(self, plan: PlanRecord) -> None:
         """Poll each listed resolver until it answers the moved record: the client-seen RTO.

@@ -18,14 +18,14 @@ from failoverd.kit import cadence
 from failoverd.kit.clock import SYSTEM, Clock
 from failoverd.kit.logs import Logger
 from failoverd.kit.metrics import Metrics
+from failoverd.kit.tasks import TaskGuard
 from failoverd.machine import SIDES, Blocked, Decision, ServiceState, Side, StartPlan
 from failoverd.notify import Emit, no_emit
 from failoverd.plans.lifecycle import PlanLifecycle
 from failoverd.plans.steps import StepBook
 from failoverd.replication.scheduler import Scheduler
-from failoverd.runtime import probing
+from failoverd.runtime import probing, views
 from failoverd.runtime.probing import BoundProbe, ProbeReport
-from failoverd.store.codec import plan_to_dict
 from failoverd.store.persist import ServicePersistence
 from failoverd.store.records import Event, PlanRecord, ServiceRecord
 from failoverd.traffic.base import Switch
@@ -94,8 +94,10 @@ class ServiceRunner:
         replication: Scheduler | None = None,
         audit: Callable[..., None] = lambda *args, **kw: None,
         give_way: Callable[[PlanRecord], Awaitable[None]] | None = None,
+        guard: TaskGuard | None = None,
     ) -> None:
         self.name, self.cfg, self.record = name, cfg, record
+        self.guard = guard or TaskGuard(metrics, log)
         self.replication = replication
         self.policy = policy_of(cfg)
         self.bound, self.switch, self.steps = bound, switch, steps
@@ -133,6 +135,7 @@ class ServiceRunner:
             notify=notify,
             before_plan=replication.halt if replication else None,
             give_way=give_way,
+            guard=self.guard,
         )
         self.metrics.set_state(name, record.machine.state, record.machine.active)
 
@@ -141,7 +144,11 @@ class ServiceRunner:
     async def run(self) -> None:
         """Probe every `interval` until stop(), with the replication jobs alongside."""
         interval = self.cfg.policy.interval
-        jobs = asyncio.create_task(self.replication.run()) if self.replication else None
+        jobs = (
+            self.guard.spawn(self.replication.run(), f"replication-{self.name}")
+            if self.replication
+            else None
+        )
         try:
             await cadence.every(
                 interval, cadence.phase(self.name, interval), self.loop_stopping, self._tick
@@ -195,7 +202,9 @@ class ServiceRunner:
         self.verdict = {s: machine.side_healthy(before, seen.round, s, self.policy) for s in SIDES}
         self.verdict_at = self.clock.wall()
         decision = machine.on_round(before, seen.round, self.clock.wall(), self.policy)
-        self.last_explain = self._explain(before, decision, seen.reports)
+        self.last_explain = views.explain(
+            before, decision, self.policy, self.seen(), self.clock.wall()
+        )
         self.apply(decision)
         if self.rounds == 1:
             self.log.info("first_round", **{s: [r.ok for r in seen.reports[s]] for s in SIDES})
@@ -208,39 +217,6 @@ class ServiceRunner:
                 reasons = [f"{r.probe}: {r.reason}" for r in seen.reports[side] if not r.ok]
                 self.log.info("side_ready" if now else "side_not_ready", side=side, reasons=reasons)
         return decision
-
-    def _explain(
-        self, before: ServiceState, decision: Decision, reports: dict[Side, list[ProbeReport]]
-    ) -> dict[str, Any]:
-        """Every input of this decision and its reason, for `failoverd explain`."""
-        after, p = decision.state, self.policy
-        rpo, ages = self.replication.rpo(self.clock.wall()) if self.replication else (None, {})
-        return {
-            "time": self.clock.wall(),
-            "from": before.state.value,
-            "to": after.state.value,
-            "active": after.active,
-            "reason": decision.reason,
-            "actions": [
-                type(a).__name__ + ": " + getattr(a, "event", getattr(a, "kind", ""))
-                for a in decision.actions
-            ],
-            "probes": {s: [r.as_dict() for r in reports[s]] for s in SIDES},
-            "quorum": p.quorum,
-            "mode": p.mode,
-            "automation": p.automation,
-            "verdict": dict(self.verdict),
-            "consecutive_failed": dict(after.fails),
-            "consecutive_ok": dict(after.oks),
-            "failure_threshold": p.failure_threshold,
-            "recovery_threshold": p.recovery_threshold,
-            "ready": {s: machine.ready(after, s, p) for s in SIDES},
-            "hold_down_left_seconds": round(machine.hold_down_left(after, self.clock.wall(), p), 1),
-            "paused_until": after.paused_until,
-            "proposed_at": after.proposed_at,
-            "rpo_seconds": rpo,
-            "replication_ages": ages,
-        }
 
     def _watch_witnesses(self, reports: dict[Side, list[ProbeReport]]) -> None:
         """Log when a vantage point is lost or back: a dead witness weakens every decision."""
@@ -371,86 +347,36 @@ class ServiceRunner:
 
     # ----------------------------------------------------------------- status
 
-    def _proposal(self) -> dict[str, Any]:
-        """What failing over now would cost, for the operator who approves or rejects it."""
-        st, now = self.record.machine, self.clock.wall()
-        rpo, ages = self.replication.rpo(now) if self.replication else (None, {})
-        outage = st.last_ok_at["primary"]
+    def seen(self) -> views.Seen:
+        """What this runner saw last, for the views."""
+        rpo, ages = self.replication.rpo(self.clock.wall()) if self.replication else (None, {})
         witnesses = [
-            r.as_dict()
+            r
             for bp, r in zip(self.bound["primary"], self.last_round["primary"], strict=False)
             if bp.witness
         ]
-        last = self.record.last_failover
-        return {
-            "proposed_at": st.proposed_at,
-            "expires_in_seconds": None
-            if st.proposed_at is None
-            else round(st.proposed_at + self.policy.approval_timeout - now, 1),
-            "on_timeout": self.policy.on_timeout,
-            "outage_seconds": None if outage is None else round(now - outage, 1),
-            "estimated_data_loss_seconds": rpo,
-            "replication_ages": ages,
-            "standby_ready": machine.ready(st, "standby", self.policy),
-            "witnesses": witnesses,
-            "last_rto_seconds": last.rto_seconds if last else None,
-            "last_drill": self._last_drill(),
-        }
-
-    def _last_drill(self) -> dict[str, Any] | None:
-        """The newest finished drill's verdict and RTO (measured or projected), for a proposal."""
-        d = next((d for d in self.record.drills if d.outcome != "running"), None)
-        if d is None:
-            return None
-        rto = d.rto_seconds if d.rto_seconds is not None else d.projected_rto_seconds
-        return {
-            "id": d.id,
-            "kind": d.kind,
-            "outcome": d.outcome,
-            "finished": d.finished,
-            "rto_seconds": rto,
-        }
+        age = None if self.last_round_at is None else self.clock.monotonic() - self.last_round_at
+        return views.Seen(
+            reports=self.last_round,
+            witnesses=witnesses,
+            verdict=dict(self.verdict),
+            verdict_at=self.verdict_at,
+            round_age=age,
+            rpo=rpo,
+            replication_ages=ages,
+            replication=self.replication.status() if self.replication else {},
+        )
 
     def view(self) -> dict[str, Any]:
         """This daemon's own verdict per side, for witnesses (GET /v1/services/NAME/view)."""
-        st = self.record.machine
-        return {
-            "service": self.name,
-            "time": self.clock.wall(),
-            "interval": self.cfg.policy.interval,
-            "observe_only": self.policy.observe_only,
-            "sides": {
-                side: {
-                    "healthy": self.verdict.get(side, False),
-                    "observed_at": self.verdict_at,
-                    "consecutive_ok": st.oks[side],
-                    "consecutive_failed": st.fails[side],
-                }
-                for side in SIDES
-            },
-        }
+        return views.view(
+            self.name,
+            self.cfg.policy.interval,
+            self.policy,
+            self.record.machine,
+            self.seen(),
+            self.clock.wall(),
+        )
 
     def status(self) -> dict[str, Any]:
-        st = self.record.machine
-        return {
-            "state": st.state.value,
-            "active": st.active,
-            "mode": self.cfg.mode,
-            "observe_only": self.policy.observe_only,
-            "automation": self.policy.automation,
-            "paused_until": st.paused_until,
-            "proposal": self._proposal() if st.state == machine.State.PENDING_APPROVAL else None,
-            "blocked": st.blocked.value if st.blocked else None,
-            "ready": {side: machine.ready(st, side, self.policy) for side in SIDES},
-            "probes": {s: [r.as_dict() for r in self.last_round[s]] for s in SIDES},
-            "last_round_age_seconds": (
-                None
-                if self.last_round_at is None
-                else round(self.clock.monotonic() - self.last_round_at, 3)
-            ),
-            "replication": self.replication.status() if self.replication else {},
-            "plan": plan_to_dict(self.record.plan) if self.record.plan else None,
-            "last_failover": (
-                plan_to_dict(self.record.last_failover) if self.record.last_failover else None
-            ),
-        }
+        return views.status(self.cfg, self.policy, self.record, self.seen(), self.clock.wall())

@@ -21,6 +21,7 @@ from failoverd.store.records import (
     PlanRecord,
     ServiceRecord,
     Step,
+    UndoEntry,
 )
 
 SCHEMA_VERSION = 3  # what this version writes
@@ -123,7 +124,8 @@ def drill_to_dict(d: DrillRecord) -> dict[str, Any]:
 
 def drill_from_dict(d: dict[str, Any]) -> DrillRecord:
     checks = [DrillCheck(**_known(DrillCheck, c)) for c in d.get("checks", [])]
-    return DrillRecord(**{**_known(DrillRecord, d), "checks": checks})
+    undo = [UndoEntry(**_known(UndoEntry, u)) for u in d.get("undo", [])]
+    return DrillRecord(**{**_known(DrillRecord, d), "checks": checks, "undo": undo})
 
 
 def record_to_dict(r: ServiceRecord) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from failoverd.machine import PlanKind, ServiceState, Side, StartPlan, Trigger, other
 
@@ -112,6 +112,23 @@ class DrillCheck:
 
 
 @dataclass
+class UndoEntry:
+    """What a drill changed and puts back: a workload's replicas, or an object it created."""
+
+    action: Literal["scale", "delete"]
+    cluster: str
+    kind: str
+    namespace: str | None
+    name: str
+    side: Side | None = None  # the side it touches (journals before this: from the cluster)
+    replicas: int | None = None  # scale: the replicas to put back
+
+    def describe(self) -> str:
+        what = f"{self.kind} {self.namespace}/{self.name}"
+        return f"{what} at {self.replicas} replicas" if self.action == "scale" else what
+
+
+@dataclass
 class DrillRecord:
     """A drill, journaled as it goes (a crash undoes what it changed) and kept as its report."""
 
@@ -130,7 +147,7 @@ class DrillRecord:
     rpo_seconds: float | None = None
     soak_seconds: float = 30.0
     plans: list[str] = field(default_factory=list)
-    undo: list[dict[str, Any]] = field(default_factory=list)  # what to put back (warm scale-ups)
+    undo: list[UndoEntry] = field(default_factory=list)  # what to put back, journaled first
     error: str | None = None
 
 

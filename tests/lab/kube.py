@@ -377,17 +377,32 @@ async def warm_regions(
         yield bj, sh, write_kubeconfig(tmp / "kubeconfig", [bj, sh])
 
 
-def cold_web_config(kubeconfig: Path) -> str:
-    """A cold-mode service `web` whose both clusters are one emulated cluster (shanghai): its
-    prepare restores the newest snapshot of the s3_snapshot job `snapshots` (bucket dr-snapshots,
-    prefix web/) into the standby; Route 53 switches (zone Z1, in moto)."""
+def make_warm(cfg: dict[str, Any], kubeconfig: Path, timeout: str = "300ms") -> dict[str, Any]:
+    """A lab config's service `webapp` in warm mode over warm_regions(): a kubernetes probe on
+    each side, and a prepare that scales shanghai's webapp to 3 replicas."""
+    svc = cfg["services"]["webapp"]
+    svc["mode"] = "warm"
+    cfg["clusters"] = {
+        c: {"kubeconfig": str(kubeconfig), "context": c} for c in ("beijing", "shanghai")
+    }
+    for side, cluster in (("primary", "beijing"), ("standby", "shanghai")):
+        svc["probes"][side].append({"kubernetes": {"cluster": cluster, "timeout": timeout}})
+    svc["prepare"] = {"scale": [{"cluster": "shanghai", "deployment": "webapp", "replicas": 3}]}
+    return cfg
+
+
+def _service_config(
+    kubeconfig: Path, service: str, mode: str, contexts: tuple[str, str], more: str
+) -> str:
+    """One service over emulated clusters, probed by kubernetes, switched by Route 53 (zone Z1,
+    in moto); `more`: its prepare (and replication), as YAML lines under the service."""
     return f"""
 clusters:
-  beijing: {{kubeconfig: {kubeconfig}, context: shanghai}}
-  shanghai: {{kubeconfig: {kubeconfig}, context: shanghai}}
+  beijing: {{kubeconfig: {kubeconfig}, context: {contexts[0]}}}
+  shanghai: {{kubeconfig: {kubeconfig}, context: {contexts[1]}}}
 services:
-  web:
-    mode: cold
+  {service}:
+    mode: {mode}
     primary: beijing
     standby: shanghai
     probes:
@@ -395,7 +410,23 @@ services:
       standby: [{{kubernetes: {{cluster: shanghai}}}}]
     traffic:
       route53: {{hosted_zone_id: Z1, name: www.example.test., primary: [192.0.2.1], standby: [192.0.2.2]}}
-    prepare: {{restore: {{snapshot_job: snapshots}}}}
-    replication:
-      snapshots: {{every: 5m, s3_snapshot: {{cluster: beijing, namespaces: [default], bucket: dr-snapshots, prefix: web/}}}}
-"""
+{more}"""
+
+
+def warm_web_config(kubeconfig: Path) -> str:
+    """A warm-mode service `webapp` over warm_regions(): prepare scales shanghai's webapp to 3."""
+    prepare = "    prepare: {scale: [{cluster: shanghai, deployment: webapp, replicas: 3}]}\n"
+    return _service_config(kubeconfig, "webapp", "warm", ("beijing", "shanghai"), prepare)
+
+
+def cold_web_config(kubeconfig: Path) -> str:
+    """A cold-mode service `web` whose both clusters are one emulated cluster (shanghai): its
+    prepare restores the newest snapshot of the s3_snapshot job `snapshots` (bucket dr-snapshots,
+    prefix web/) into the standby; Route 53 switches (zone Z1, in moto)."""
+    more = (
+        "    prepare: {restore: {snapshot_job: snapshots}}\n"
+        "    replication:\n"
+        "      snapshots: {every: 5m, s3_snapshot: {cluster: beijing, namespaces: [default],"
+        " bucket: dr-snapshots, prefix: web/}}\n"
+    )
+    return _service_config(kubeconfig, "web", "cold", ("shanghai", "shanghai"), more)
