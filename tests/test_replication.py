@@ -9,7 +9,6 @@ import pytest
 import structlog
 
 from failoverd import config
-from failoverd.clients import kube
 from failoverd.clients.clusters import Clusters
 from failoverd.kit.clock import LoopClock
 from failoverd.kit.errors import PermanentError
@@ -18,6 +17,7 @@ from failoverd.machine import StartPlan
 from failoverd.plans.runner import PlanRecord, Step
 from failoverd.plans.steps import StepBook
 from failoverd.replication.kubernetes import HASH_ANNOTATION, OWNER_LABEL, KubernetesSync
+from failoverd.replication.objects import clean_object
 from failoverd.replication.s3_snapshot import S3Snapshot
 from failoverd.replication.scheduler import Scheduler
 from failoverd.traffic import build
@@ -413,7 +413,7 @@ async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(two_cl
 
     restored, source = content(sh), content(bj)
     source.pop(("configmaps", "kube-root-ca.crt"))
-    source["services", "web"]["spec"] = kube.clean_object(
+    source["services", "web"]["spec"] = clean_object(
         {"kind": "Service", "spec": source["services", "web"]["spec"]}
     )["spec"]
     assert restored == source

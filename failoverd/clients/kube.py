@@ -1,16 +1,18 @@
-"""The one place that builds kubernetes-asyncio clients, one per cluster, and the few
-Kubernetes operations failoverd needs: scale a workload, read how many replicas are ready.
-
-Errors come out classified: 401/403/404/422 mean the config or RBAC is wrong (PermanentError);
-409, 429, 5xx and connection problems are worth retrying (TransientError).
+"""Kubernetes: the one place that builds kubernetes-asyncio clients (one per cluster), and the
+one path every request takes, whatever the verb or the object: a plain JSON request
+(`request_json`) on the object's API path, bounded by a timeout, its errors sorted once: 401,
+403 and 422 mean the config or RBAC is wrong (PermanentError; 403 is Forbidden), 409 is a
+Conflict, 404 is "not there" (None), 429, 5xx and connection problems are worth retrying
+(TransientError). On it: scale a workload, read its ready replicas, create, patch, replace,
+delete and list objects (what replication does with them is replication/objects.py), and
+`Objects`, the Lease's and the state ConfigMaps' conditional whole-object writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import aiohttp
@@ -19,7 +21,6 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from failoverd import config
-from failoverd.kit.digest import sha256_hex
 from failoverd.kit.errors import ActionError, Conflict, Forbidden, PermanentError, TransientError
 
 WorkloadKind = Literal["deployment", "statefulset"]
@@ -52,22 +53,6 @@ def classify(e: BaseException, what: str) -> ActionError:
     return TransientError(f"{what}: {type(e).__name__}: {e}".rstrip(": "))
 
 
-@contextlib.contextmanager
-def classified(what: str, ignore: int | None = None) -> Iterator[None]:
-    """Any error of the block as a TransientError or PermanentError that says what was done.
-
-    `ignore`: the HTTP status that means "already as wanted" (409 on a create, 404 on a
-    delete), which passes silently. The one place the SDK's and the network's errors are sorted.
-    """
-    try:
-        yield
-    except ApiException as e:
-        if e.status != ignore:
-            raise classify(e, what) from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise classify(e, what) from None
-
-
 def _message(raw: bytes | str | None, fallback: str = "") -> str:
     """The message of the API server's Status body; else the fallback, else the body itself."""
     try:
@@ -77,33 +62,109 @@ def _message(raw: bytes | str | None, fallback: str = "") -> str:
         return (fallback or text)[:300]
 
 
+# kind -> (apiVersion, plural): every object failoverd reads or writes in a workload cluster
+RESOURCES: dict[str, tuple[str, str]] = {
+    "ConfigMap": ("v1", "configmaps"),
+    "Secret": ("v1", "secrets"),
+    "Service": ("v1", "services"),
+    "Deployment": ("apps/v1", "deployments"),
+    "StatefulSet": ("apps/v1", "statefulsets"),
+}
+WORKLOADS: dict[WorkloadKind, str] = {"deployment": "Deployment", "statefulset": "StatefulSet"}
+REQUEST_TIMEOUT = 60.0  # seconds for one request when the caller gives no tighter bound
+PATCH = "application/strategic-merge-patch+json"  # what the SDK sent for a dict body
+
+
+def path_of(kind: str, namespace: str, name: str | None = None) -> str:
+    """The API path of an object (or of the kind's collection in a namespace)."""
+    api_version, plural = RESOURCES[kind]
+    return object_path(api_version, plural, namespace, name)
+
+
+async def get_object(
+    api: ApiClient, kind: str, namespace: str, name: str, timeout: float = REQUEST_TIMEOUT
+) -> dict[str, Any]:
+    """One object as JSON; PermanentError when it does not exist."""
+    what = f"read {kind} {namespace}/{name}"
+    obj = await request_json(api, "GET", path_of(kind, namespace, name), None, timeout, what)
+    if obj is None:
+        raise PermanentError(f"{what}: HTTP 404 not found")
+    return obj
+
+
 async def scale(
-    api: k8s.ApiClient, kind: WorkloadKind, namespace: str, name: str, replicas: int
+    api: ApiClient, kind: WorkloadKind, namespace: str, name: str, replicas: int
 ) -> None:
     """Set a workload's replicas through its scale subresource (idempotent)."""
-    apps = k8s.AppsV1Api(api)
+    what = f"scale {kind} {namespace}/{name} to {replicas}"
+    path = path_of(WORKLOADS[kind], namespace, name) + "/scale"
     body = {"spec": {"replicas": replicas}}
-    with classified(f"scale {kind} {namespace}/{name} to {replicas}"):
-        if kind == "deployment":
-            await apps.patch_namespaced_deployment_scale(name, namespace, body)
-        else:
-            await apps.patch_namespaced_stateful_set_scale(name, namespace, body)
+    if await request_json(api, "PATCH", path, body, REQUEST_TIMEOUT, what, PATCH) is None:
+        raise PermanentError(f"{what}: HTTP 404 not found")
 
 
 async def ready_replicas(
-    api: k8s.ApiClient, kind: WorkloadKind, namespace: str, name: str
+    api: ApiClient, kind: WorkloadKind, namespace: str, name: str
 ) -> tuple[int, int]:
     """(wanted replicas, ready replicas) of a workload."""
-    apps = k8s.AppsV1Api(api)
-    obj: Any = None
-    with classified(f"read {kind} {namespace}/{name}"):
-        if kind == "deployment":
-            obj = await apps.read_namespaced_deployment(name, namespace)
-        else:
-            obj = await apps.read_namespaced_stateful_set(name, namespace)
-    wanted = obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1
-    ready = (obj.status.ready_replicas or 0) if obj.status else 0
-    return int(wanted), int(ready)
+    obj = await get_object(api, WORKLOADS[kind], namespace, name)
+    wanted = (obj.get("spec") or {}).get("replicas")
+    ready = (obj.get("status") or {}).get("readyReplicas") or 0
+    return int(1 if wanted is None else wanted), int(ready)
+
+
+async def list_objects(api: ApiClient, kind: str, namespace: str) -> list[dict[str, Any]]:
+    """Every object of a kind in a namespace, each with its apiVersion and kind."""
+    what = f"list {kind} in {namespace}"
+    listing = await request_json(api, "GET", path_of(kind, namespace), None, REQUEST_TIMEOUT, what)
+    if listing is None:
+        raise PermanentError(f"{what}: HTTP 404 not found")
+    api_version = RESOURCES[kind][0]
+    return [{**item, "apiVersion": api_version, "kind": kind} for item in listing.get("items", [])]
+
+
+async def create_object(api: ApiClient, obj: dict[str, Any]) -> bool:
+    """Create obj; False (and nothing changed) when it already exists."""
+    kind, meta = obj["kind"], obj["metadata"]
+    what = f"create {kind} {meta.get('namespace')}/{meta['name']}"
+    try:
+        out = await request_json(
+            api, "POST", path_of(kind, meta["namespace"]), obj, REQUEST_TIMEOUT, what
+        )
+    except Conflict:
+        return False
+    if out is None:
+        raise PermanentError(f"{what}: the namespace does not exist")
+    return True
+
+
+async def patch_object(api: ApiClient, obj: dict[str, Any]) -> None:
+    """Merge obj into the object of its name (strategic merge, as kubectl and the SDK do)."""
+    kind, meta = obj["kind"], obj["metadata"]
+    what = f"patch {kind} {meta['namespace']}/{meta['name']}"
+    path = path_of(kind, meta["namespace"], meta["name"])
+    if await request_json(api, "PATCH", path, obj, REQUEST_TIMEOUT, what, PATCH) is None:
+        raise PermanentError(f"{what}: HTTP 404 not found")
+
+
+async def replace_object(api: ApiClient, obj: dict[str, Any], resource_version: str | None) -> None:
+    """Replace an object whole (fields removed at the source go at the target too)."""
+    kind, meta = obj["kind"], obj["metadata"]
+    what = f"replace {kind} {meta['namespace']}/{meta['name']}"
+    body = (
+        {**obj, "metadata": {**meta, "resourceVersion": resource_version}}
+        if resource_version
+        else obj
+    )
+    path = path_of(kind, meta["namespace"], meta["name"])
+    if await request_json(api, "PUT", path, body, REQUEST_TIMEOUT, what) is None:
+        raise PermanentError(f"{what}: HTTP 404 not found")
+
+
+async def delete_object(api: ApiClient, kind: str, namespace: str, name: str) -> None:
+    """Delete it; already gone is what was wanted."""
+    what = f"delete {kind} {namespace}/{name}"
+    await request_json(api, "DELETE", path_of(kind, namespace, name), None, REQUEST_TIMEOUT, what)
 
 
 async def wait_ready(
@@ -133,144 +194,6 @@ async def api_ready(api: k8s.ApiClient) -> tuple[bool, str]:
         return False, f"/readyz HTTP {e.status}"
 
 
-# --------------------------------------------------------------------------- objects
-
-# Fields the API server owns: copying them to another cluster is wrong or refused.
-_SERVER_METADATA = (
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "managedFields",
-    "generation",
-    "selfLink",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "ownerReferences",
-)
-
-# kind -> (API class, snake-case resource used in the client's method names)
-KINDS: dict[str, tuple[type[Any], str]] = {
-    "ConfigMap": (k8s.CoreV1Api, "config_map"),
-    "Secret": (k8s.CoreV1Api, "secret"),
-    "Service": (k8s.CoreV1Api, "service"),
-    "Deployment": (k8s.AppsV1Api, "deployment"),
-    "StatefulSet": (k8s.AppsV1Api, "stateful_set"),
-}
-
-
-API_VERSIONS = {
-    "ConfigMap": "v1",
-    "Secret": "v1",
-    "Service": "v1",
-    "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
-}
-
-
-def object_hash(obj: dict[str, Any]) -> str:
-    """A short stable hash of an object's content."""
-    return sha256_hex(obj)[:16]
-
-
-def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
-    """A copy of obj without what is specific to the cluster it was read from."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_METADATA}
-    annotations = {
-        k: v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k != "kubectl.kubernetes.io/last-applied-configuration"
-        and not k.startswith("deployment.kubernetes.io/")
-    }
-    meta.pop("annotations", None)
-    if annotations:
-        meta["annotations"] = annotations
-    out["metadata"] = meta
-    if obj.get("kind") == "Service":
-        spec = {
-            k: v
-            for k, v in (obj.get("spec") or {}).items()
-            if k not in ("clusterIP", "clusterIPs", "healthCheckNodePort")
-        }
-        spec["ports"] = [
-            {k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports", [])
-        ]
-        out["spec"] = spec
-    return out
-
-
-async def apply_object(api: k8s.ApiClient, obj: dict[str, Any]) -> str:
-    """Create obj, or patch it where it exists; returns "created" or "patched"."""
-    kind, meta = obj["kind"], obj["metadata"]
-    api_cls, res = KINDS[kind]
-    client = api_cls(api)
-    what = f"apply {kind} {meta.get('namespace')}/{meta['name']}"
-    if await create_object(api, obj):
-        return "created"
-    with classified(what):
-        await getattr(client, f"patch_namespaced_{res}")(meta["name"], meta["namespace"], obj)
-    return "patched"
-
-
-async def replace_object(
-    api: k8s.ApiClient, obj: dict[str, Any], resource_version: str | None
-) -> None:
-    """Replace an object whole (fields removed at the source go at the target too)."""
-    kind, meta = obj["kind"], obj["metadata"]
-    api_cls, res = KINDS[kind]
-    body = (
-        {**obj, "metadata": {**meta, "resourceVersion": resource_version}}
-        if resource_version
-        else obj
-    )
-    with classified(f"replace {kind} {meta['namespace']}/{meta['name']}"):
-        await getattr(api_cls(api), f"replace_namespaced_{res}")(
-            meta["name"], meta["namespace"], body
-        )
-
-
-async def create_object(api: k8s.ApiClient, obj: dict[str, Any]) -> bool:
-    """Create obj; False (and nothing changed) when it already exists."""
-    kind, meta = obj["kind"], obj["metadata"]
-    api_cls, res = KINDS[kind]
-    created = False
-    with classified(f"create {kind} {meta.get('namespace')}/{meta['name']}", ignore=409):
-        await getattr(api_cls(api), f"create_namespaced_{res}")(meta["namespace"], obj)
-        created = True
-    return created
-
-
-async def delete_object(api: k8s.ApiClient, kind: str, namespace: str, name: str) -> None:
-    api_cls, res = KINDS[kind]
-    with classified(f"delete {kind} {namespace}/{name}", ignore=404):  # gone is as wanted
-        await getattr(api_cls(api), f"delete_namespaced_{res}")(name, namespace)
-
-
-# Objects every cluster makes for itself: never copied.
-_SKIP = {("ConfigMap", "kube-root-ca.crt"), ("Service", "kubernetes")}
-
-
-async def read_objects(api: ApiClient, namespace: str, kind: str) -> list[dict[str, Any]]:
-    """Every object of a kind in a namespace, as plain dicts with apiVersion and kind."""
-    api_cls, res = KINDS[kind]
-    try:
-        listing = await getattr(api_cls(api), f"list_namespaced_{res}")(namespace)
-    except Exception as e:
-        raise classify(e, f"list {kind} in {namespace}") from None
-    items = api.sanitize_for_serialization(listing).get("items", [])
-    version = API_VERSIONS[kind]
-    out = []
-    for item in items:
-        item["apiVersion"], item["kind"] = version, kind
-        name = item["metadata"]["name"]
-        if (kind, name) in _SKIP or (
-            kind == "Secret" and item.get("type") == "kubernetes.io/service-account-token"
-        ):
-            continue
-        out.append(item)
-    return out
-
-
 # --------------------------------------------------------------------------- plain JSON objects
 # The Lease and the state ConfigMaps are read and written whole as plain JSON, every write
 # conditional on metadata.resourceVersion (a stale one is a 409, `Conflict`), and every request
@@ -278,10 +201,20 @@ async def read_objects(api: ApiClient, namespace: str, kind: str) -> list[dict[s
 
 
 async def request_json(
-    api: ApiClient, method: str, path: str, body: dict[str, Any] | None, timeout: float
+    api: ApiClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    timeout: float,
+    what: str | None = None,
+    content_type: str = "application/json",
 ) -> dict[str, Any] | None:
-    """One request on a plain JSON object: its answer, None on 404, Conflict on 409."""
-    what = f"{method} {path}"
+    """One request on a plain JSON object: its answer, None on 404, Conflict on 409.
+
+    Every verb failoverd sends to an API server goes through here: one client, one place where
+    errors are sorted (401/403/422 permanent, the rest worth retrying), named by `what`.
+    """
+    what = what or f"{method} {path}"
     if timeout <= 0:
         raise TransientError(f"{what}: no time left")
     try:
@@ -292,7 +225,7 @@ async def request_json(
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
-                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                header_params={"Accept": "application/json", "Content-Type": content_type},
             )
             try:
                 raw = await resp.read()

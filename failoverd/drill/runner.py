@@ -306,6 +306,7 @@ class DrillRunner:
         can leak one object, never delete one the drill did not create.
         """
         from failoverd.clients import kube
+        from failoverd.replication.objects import clean_object
         from failoverd.replication.snapshots import SnapshotStore
 
         r = self.runner
@@ -316,7 +317,7 @@ class DrillRunner:
         api = await r.steps.clusters.api(cluster)
         created = 0
         for obj in snapshot.objects:
-            clean = kube.clean_object(obj)
+            clean = clean_object(obj)
             meta = clean["metadata"]
             if not await kube.create_object(api, clean):
                 continue

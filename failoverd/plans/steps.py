@@ -173,7 +173,7 @@ class StepBook:
 
     async def restore(self, restore: config.RestoreStep, plan: PlanRecord, step: Step) -> None:
         """Apply the newest verified snapshot to the side being prepared (create or patch)."""
-        from failoverd.clients import kube
+        from failoverd.replication.objects import apply_object, clean_object
         from failoverd.replication.snapshots import (
             SnapshotStore,  # boto3 only where a config restores
         )
@@ -183,7 +183,7 @@ class StepBook:
         snapshot, refused = await SnapshotStore(job).newest()
         api = await self.clusters.api(restore.cluster or self.cfg.label(plan.target))
         for obj in snapshot.objects:
-            await kube.apply_object(api, kube.clean_object(obj))
+            await apply_object(api, clean_object(obj))
         step.output = f"restored {len(snapshot.objects)} objects from {snapshot.key}" + (
             f" (newer snapshots refused: {'; '.join(refused)})" if refused else ""
         )

@@ -14,10 +14,11 @@ from typing import Any
 
 from failoverd.clients import kube
 from failoverd.clients.clusters import Clusters
-from failoverd.clients.kube import ApiClient, read_objects
+from failoverd.clients.kube import ApiClient
 from failoverd.config import KubernetesSyncJob
 from failoverd.kit.errors import PermanentError
 from failoverd.replication.base import JobContext, register
+from failoverd.replication.objects import apply_object, clean_object, object_hash, read_objects
 
 OWNER_LABEL = "failoverd.io/replicated-from"
 HASH_ANNOTATION = "failoverd.io/source-hash"
@@ -28,11 +29,11 @@ class KubernetesSync:
         self.spec, self.clusters, self.zero_replicas = spec, clusters, zero_replicas
 
     def _desired(self, obj: dict[str, Any]) -> dict[str, Any]:
-        out = kube.clean_object(obj)
+        out = clean_object(obj)
         if self.zero_replicas and obj["kind"] in ("Deployment", "StatefulSet"):
             out["spec"] = {**out.get("spec", {}), "replicas": 0}
         meta = out["metadata"]
-        source_hash = kube.object_hash(out)
+        source_hash = object_hash(out)
         meta["labels"] = {**(meta.get("labels") or {}), OWNER_LABEL: self.spec.source}
         meta["annotations"] = {**(meta.get("annotations") or {}), HASH_ANNOTATION: source_hash}
         return out
@@ -56,7 +57,7 @@ class KubernetesSync:
         for name, obj in wanted.items():
             have = present.get(name)
             if have is None:
-                await kube.apply_object(dst, obj)
+                await apply_object(dst, obj)
                 counts["created"] += 1
                 continue
             labels = have["metadata"].get("labels") or {}

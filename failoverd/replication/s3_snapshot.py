@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from failoverd.clients import kube
 from failoverd.clients.clusters import Clusters
 from failoverd.config import S3SnapshotJob
 from failoverd.kit.errors import PermanentError
 from failoverd.replication.base import JobContext, register
+from failoverd.replication.objects import clean_object, read_objects
 from failoverd.replication.snapshots import SnapshotStore, encode, new_id
 
 
@@ -21,10 +21,10 @@ class S3Snapshot:
     async def __call__(self) -> str:
         api = await self.clusters.api(self.spec.cluster)
         objects = [
-            kube.clean_object(o)
+            clean_object(o)
             for ns in self.spec.namespaces
             for kind in self.spec.kinds
-            for o in await kube.read_objects(api, ns, kind)
+            for o in await read_objects(api, ns, kind)
         ]
         if not objects and not self.spec.allow_empty:
             raise PermanentError(
