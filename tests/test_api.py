@@ -36,9 +36,18 @@ class FakeControl:
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         return [{"who": a["who"], "action": a["action"]} for a in self.audited][::-1][:limit]
 
-    def record_post(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
+    def record_post(
+        self, who: str, action: str, service: str, result: str, persist: bool = True, **fields: Any
+    ) -> None:
         self.audited.append(
-            {"who": who, "action": action, "service": service, "result": result, **fields}
+            {
+                "who": who,
+                "action": action,
+                "service": service,
+                "result": result,
+                "persist": persist,
+                **fields,
+            }
         )
 
     def drill(self, service: str, kind: str, reason: str, soak: float) -> str:
@@ -422,3 +431,21 @@ async def test_a_body_the_api_does_not_understand_is_a_400_that_names_the_field(
     async with http.post(f"{url}{path}", headers=AUTH, json=body) as r:
         assert r.status == 400 and named in (await r.json())["detail"]
     assert control.calls == [] and control.commands == []
+
+
+async def test_requests_without_a_valid_token_are_audited_but_never_saved(api):
+    """A loop of bad tokens (or a rebinding page's wrong Host) must not push out who acted."""
+    url, control, http = api
+    async with http.post(f"{url}/v1/services/web/failover", headers={"Authorization": "x"}) as r:
+        assert r.status == 401
+    async with http.post(
+        f"{url}/v1/services/web/failover", headers={**AUTH, "Host": "evil.example"}
+    ) as r:
+        assert r.status == 421
+    async with http.post(f"{url}/v1/services/web/pause", headers=AUTH) as r:
+        assert r.status == 202
+    assert [(a["status"], a["persist"]) for a in control.audited] == [
+        (401, False),
+        (421, False),
+        (202, True),
+    ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from failoverd import config
 from failoverd.app.reload import changes
-from tests.lab.fakes import GOOD_CONFIG
+from failoverd.store.records import DrillRecord, ServiceRecord
+from tests.lab.fakes import GOOD_CONFIG, a_plan
 
 
 def test_reload_rebuilds_what_changed_and_defers_a_service_with_a_plan_in_flight():
@@ -19,7 +20,9 @@ def test_reload_rebuilds_what_changed_and_defers_a_service_with_a_plan_in_flight
             "api": old.api.model_copy(update={"listen": "127.0.0.1:9999"}),
         }
     )
-    c = changes(old, new, clusters_changed=False, planning={"web"})
+    c = changes(old, new, clusters_changed=False, records={"web": ServiceRecord(plan=a_plan("p"))})
     assert c.changed == {"web", "api"} and c.deferred == {"web"}
     assert c.restart_only and c.new.state == old.state
-    assert changes(old, old, clusters_changed=True, planning=set()).changed == {"web"}
+    assert changes(old, old, clusters_changed=True, records={}).changed == {"web"}
+    drilling = ServiceRecord(drill=DrillRecord("d1", "web", "full", "", 1.0))
+    assert changes(old, new, False, {"web": drilling}).deferred == {"web"}

@@ -21,10 +21,10 @@ from failoverd.replication import snapshots
 from failoverd.runtime.service import ServiceRunner
 from failoverd.store.audit import AuditLog
 from failoverd.store.persist import ServicePersistence
-from failoverd.store.records import ServiceRecord
+from failoverd.store.records import DrillRecord, ServiceRecord
 from tests.lab import aws as lab_aws
 from tests.lab import kube as lab_kube
-from tests.lab.fakes import KeptAudit, MemoryStore, MemorySwitch
+from tests.lab.fakes import KeptAudit, MemoryStore, MemorySwitch, a_plan
 
 OBJECTS = [
     {
@@ -149,3 +149,32 @@ async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing
         assert sh.replicas("webapp")[0] == 3, "nothing was put back by the deposed leader"
         assert record.drill is not None and record.drill.undo, "the journal is left to the next"
         assert record.drill.undo[0].replicas == 0 and record.drills == []
+
+
+async def test_a_drill_that_gives_way_before_its_first_step_is_still_booked_interrupted(tmp_path):
+    """A plan starting in the same instant as the drill: the drill never ran, yet it ends
+    (interrupted, in the record's drills), or no drill could start again until a restart."""
+    async with lab_kube.warm_regions(tmp_path) as (_, sh, kubeconfig):
+        cfg = config.parse(lab_kube.warm_web_config(kubeconfig))
+        svc, clusters = cfg.services["webapp"], Clusters(cfg.clusters)
+        switch, record = DrillSwitch(), ServiceRecord()
+        metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
+        runner = ServiceRunner(
+            "webapp",
+            svc,
+            record,
+            {"primary": [], "standby": []},
+            switch,
+            StepBook("webapp", svc, switch, clusters),
+            metrics=metrics,
+            log=log,
+            persistence=ServicePersistence("webapp", record, store, metrics, log),
+        )
+        done: list[DrillRecord] = []
+        drills = DrillRunner(runner, done.append)
+        drills.start("readiness", "test", 0.0)
+        await drills.give_way(a_plan("p1"))  # before the drill's task ever ran
+        await clusters.close()
+    assert record.drill is None and [d.outcome for d in record.drills] == ["interrupted"]
+    assert done and "gave way" in (done[0].error or "")
+    assert sh.replicas("webapp")[0] == 0, "nothing was touched"

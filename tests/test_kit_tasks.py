@@ -44,3 +44,19 @@ async def test_an_end_that_is_part_of_a_stop_or_a_cancel_is_not_a_failure():
     cancelled.cancel()
     await asyncio.gather(quiet, cancelled, return_exceptions=True)
     assert guard.problems() == [] and not failures(metrics, "lease")
+
+
+async def test_a_measurement_that_dies_is_counted_but_not_a_health_problem_and_a_removed_service_is_forgotten():
+    metrics = Metrics()
+    guard = TaskGuard(metrics, structlog.get_logger())
+    measured = guard.spawn(boom(), "client-rto-web", critical=False)
+    loop = guard.spawn(boom(), "rounds-my-web")
+    gone = guard.spawn(boom(), "rounds-web")
+    await asyncio.gather(measured, loop, gone, return_exceptions=True)
+    assert failures(metrics, "client-rto-web") == 1
+    assert [p.split(":")[0] for p in guard.problems()] == [
+        "task rounds-my-web died",
+        "task rounds-web died",
+    ]
+    guard.forget("web")
+    assert [p.split(":")[0] for p in guard.problems()] == ["task rounds-my-web died"]

@@ -304,3 +304,17 @@ def test_the_lease_never_advertises_less_than_the_holders_lease_duration(lease, 
         on_lost=lambda why: None,
     )
     assert elector._holding(renew=False)["spec"]["leaseDurationSeconds"] == advertised
+
+
+async def test_an_epoch_raise_whose_answer_is_lost_is_read_back_and_kept(tmp_path):
+    """The Lease took the raised epoch but its answer was lost: the leader reads the Lease,
+    sees its own write, and goes on leading at that epoch (it does not lose its own lease)."""
+    async with arbiter(tmp_path, ("a",)) as (cluster, (a,)):
+        a.start()
+        await first(a.elected)
+        cluster.lost_answers[("leases", "a")] = 1
+        await a.elector.raise_epoch(5)
+        assert a.elector.epoch == 5 and cluster.lease()["spec"]["leaseTransitions"] == 5
+        renewals = len([w for w in cluster.writes if w["holder"] == "a"])
+        await cluster.wait_writes(renewals + 2, holder="a")
+        assert a.elector.leading and not a.lost.is_set()

@@ -206,3 +206,19 @@ async def test_a_leader_whose_409_shows_any_other_epoch_stops_even_a_lower_one(t
             await a.save("web", ServiceRecord())
         assert deposed and a.epoch is None
         assert stored(cluster)[1].plan == a_record().plan
+
+
+async def test_a_claim_creates_the_outbox_and_the_audit_so_a_deposed_leader_cannot(tmp_path):
+    """With no outbox yet, a's late create would land and then depose the new leader b."""
+    async with two_replicas(tmp_path) as (cluster, a, b, deposed):
+        await a.open(["web"], epoch=1)
+        await b.open(["web"], epoch=2)
+        for extra in ("failoverd-state-outbox", "failoverd-state-audit"):
+            obj = cluster.configmap(extra)
+            assert obj is not None, f"{extra} was not claimed"
+            assert obj["metadata"]["annotations"]["failoverd.io/epoch"] == "2"
+        with pytest.raises(Deposed):
+            await a.save_outbox([])
+        assert deposed
+        await b.save_outbox([])  # the new leader goes on
+        assert await b.load_outbox() == [] and await b.load_audit() == []

@@ -81,8 +81,11 @@ class Control(Protocol):
     async def notify_test(self) -> dict[str, dict[str, Any]]:
         """A test event to every notification sink; each sink's answer."""
 
-    def record_post(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
-        """Audit one POST: who, from where, what, and the answer (refusals too)."""
+    def record_post(
+        self, who: str, action: str, service: str, result: str, persist: bool = True, **fields: Any
+    ) -> None:
+        """Audit one POST: who, from where, what, and the answer (refusals too); `persist`
+        False: kept in memory and logged only."""
 
 
 def _error(status: int, error: str, detail: Any = None) -> web.Response:
@@ -110,7 +113,7 @@ def make_app(
     """The API application; `tokens` (name -> token) and `allowed_hosts` are read per request."""
     routes = _Routes(control, metrics, tokens, allowed_hosts, *_status_page())
     app = web.Application(
-        middlewares=[_json_errors, routes.host_check, routes.audited, routes.auth],
+        middlewares=[_json_errors, routes.audited, routes.host_check, routes.auth],
         client_max_size=MAX_BODY,
     )
     app.router.add_get("/", routes.page)
@@ -196,14 +199,16 @@ class _Routes:
         action = fields.pop("action", None) or request.match_info.get("command")
         if action is None:
             action = "notify-test" if request.path == "/v1/notify/test" else request.path
+        who = request.get(WHO)
         self.control.record_post(
-            request.get(WHO) or UNAUTHENTICATED,
+            who or UNAUTHENTICATED,
             action,
             request.match_info.get("name", "-"),
             "accepted" if status < 300 else "refused",
             status=status,
             client=request.remote or "",
             detail=detail,
+            persist=who is not None,  # a flood of bad tokens must not push out who acted
             **fields,
         )
 

@@ -137,10 +137,14 @@ class Control:
     def audit_log(self, limit: int) -> list[dict[str, Any]]:
         return self.audit.newest(limit)
 
-    def record_post(self, who: str, action: str, service: str, result: str, **fields: Any) -> None:
-        # a follower keeps its refusals in memory (and logs them): the state is the leader's
-        self.audit.record(who, action, service, result, persist=self.leading, **fields)
-        if not self.leading:
+    def record_post(
+        self, who: str, action: str, service: str, result: str, persist: bool = True, **fields: Any
+    ) -> None:
+        # a follower keeps its refusals in memory (and logs them): the state is the leader's;
+        # so are requests no valid token stands behind (kept in memory and logged, not saved)
+        persist = persist and self.leading
+        self.audit.record(who, action, service, result, persist=persist, **fields)
+        if not persist:
             self.log.info(
                 "audit",
                 who=who,

@@ -280,7 +280,9 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
         await self.start()
         first_rounds = 2 * max(s.policy.interval for s in self.cfg.services.values()) + 1.0
-        tidy = self.guard.spawn(gc_tuning.keep_tidy(self.stop_event, first_rounds), "gc")
+        tidy = self.guard.spawn(
+            gc_tuning.keep_tidy(self.stop_event, first_rounds), "gc", critical=False
+        )
         sdnotify.notify("READY=1")
         watchdog = sdnotify.watchdog_interval()
         while not self.stop_event.is_set():

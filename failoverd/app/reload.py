@@ -21,6 +21,7 @@ from failoverd.clients.clusters import Clusters
 from failoverd.kit import logs
 from failoverd.notify import build_sinks
 from failoverd.runtime.service import ServiceRunner
+from failoverd.store.records import ServiceRecord
 
 if TYPE_CHECKING:
     from failoverd.app.daemon import Daemon
@@ -37,9 +38,14 @@ class Changes:
 
 
 def changes(
-    old: config.Config, new: config.Config, clusters_changed: bool, planning: set[str]
+    old: config.Config,
+    new: config.Config,
+    clusters_changed: bool,
+    records: dict[str, ServiceRecord],
 ) -> Changes:
-    """Which services a reload rebuilds (`planning`: those with a plan in flight wait)."""
+    """Which services a reload rebuilds; those with a plan or a drill in flight wait (a drill's
+    moves run on its runner, and a lost lease or a stop must find them there)."""
+    busy = {n for n, r in records.items() if r.plan is not None or r.drill is not None}
     restart_only = (new.state, new.api.listen, new.leader_election) != (
         old.state,
         old.api.listen,
@@ -52,7 +58,7 @@ def changes(
         for n in set(old.services) | set(new.services)
         if old.services.get(n) != new.services.get(n) or clusters_changed
     }
-    return Changes(new, restart_only, changed, changed & planning)
+    return Changes(new, restart_only, changed, changed & busy)
 
 
 class Reloader:
@@ -98,8 +104,8 @@ class Reloader:
             return
         old = d.cfg
         clusters = Clusters(new.clusters) if new.clusters != old.clusters else d.clusters
-        planning = {n for n, r in d.runners.items() if r.record.plan is not None}
-        c = changes(old, new, clusters is not d.clusters, planning)
+        records = {n: r.record for n, r in d.runners.items()}
+        c = changes(old, new, clusters is not d.clusters, records)
         if c.restart_only:
             d.log.warning(
                 "reload_partial",
@@ -148,15 +154,16 @@ class Reloader:
             d.log.warning(
                 "reload_deferred",
                 service=name,
-                detail="a plan is in flight: send SIGHUP again after it finishes",
+                detail="a plan or drill is in flight: send SIGHUP again after it finishes",
             )
         for name in sorted(changed):
             old = d.runners.get(name)
             if old is not None:
                 old.loop_stopping.set()  # finish the round in flight, start no new one
-                task = d.tasks.pop(name, None)
+                task = d.tasks.get(name)
                 if task is not None:
                     await asyncio.gather(task, return_exceptions=True)
+                    d.tasks.pop(name, None)  # after it ended: /healthz never sees it missing
                 if old.record.plan is not None:  # the last round started a plan: it runs on
                     d.log.warning(
                         "reload_deferred", service=name, detail="a plan started during the reload"
@@ -167,8 +174,9 @@ class Reloader:
             if name in built:
                 d.runners[name] = built[name]
                 d.start_loop(name)
-            else:
+            else:  # removed from the config: nothing of it is watched any more
                 d.runners.pop(name, None)
+                d.guard.forget(name)
         if clusters is not d.clusters:
             previous, d.clusters = d.clusters, clusters
             await previous.close()

@@ -92,6 +92,9 @@ class DrillRunner:
             self.gave_way = f"a real {plan.kind} started ({plan.reason}): the drill gave way"
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if d is not None and self.runner.record.drill is d:  # cancelled before its first step
+            d.outcome, d.error = "interrupted", self.gave_way
+            await self._book(d)
 
     def abandon(self) -> None:
         """The lease is lost: stop now, put nothing back and write nothing.
@@ -112,9 +115,14 @@ class DrillRunner:
             if self.gave_way is None or self.abandoned:
                 raise  # shutdown (put back above) or a lost lease (nothing touched)
             task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()  # this cancellation was the drill's own way of giving way
+            if task is not None and task.uncancel() > 0:
+                raise  # another cancellation (a shutdown) came with ours: it wins
             drill.outcome, drill.error = "interrupted", self.gave_way
+        await self._book(drill)
+
+    async def _book(self, drill: DrillRecord) -> None:
+        """The drill's end: its verdict, kept in the record as its report, logged and told."""
+        r = self.runner
         self.settling = True
         if drill.outcome == "running":
             drill.outcome = self._verdict(drill)
@@ -343,12 +351,11 @@ class DrillRunner:
         from failoverd.clients import kube
 
         r = self.runner
-        plan = r.record.plan
-        target = plan.target if plan is not None else None
-        active = r.record.machine.active
-        owned = []
+        owned, plan = [], r.record.plan
         for u in list(d.undo):
-            if not machine.may_undo(self._side_of(u), active, target):
+            plan = r.record.plan or plan  # read again for each: a plan may start meanwhile
+            target = r.record.plan.target if r.record.plan is not None else None
+            if not machine.may_undo(self._side_of(u), r.record.machine.active, target):
                 d.undo.remove(u)
                 owned.append(u)
                 continue

@@ -156,8 +156,10 @@ class Arbiter:
                 await self._stop_following()
                 records = await self._claim(epoch)
                 epoch = self.store.epoch or epoch  # raised above the state's, if it had to be
-                self.following = False
                 await self._take_charge(records)
+                # only now does the API accept commands: not while adopt and a crashed drill's
+                # undo (cut_short) run, which a manual failover could otherwise race
+                self.following = False
             self.log.warning("leading", epoch=epoch, services=len(self.services))
             self._tell(epoch)
         except Exception as e:

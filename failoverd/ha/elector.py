@@ -246,6 +246,16 @@ class Elector:
             except Conflict:
                 self._lose("another replica wrote the lease (409 while raising the epoch)")
                 raise LeaseLost(f"lease {self.cfg.name} lost") from None
+            except ActionError:
+                # the write may have landed with its answer lost: the Lease says which
+                lease = await self.leases.get(self.cfg.name, self.time_left())
+                spec = (lease or {}).get("spec") or {}
+                landed = spec.get("holderIdentity") == self.me and (
+                    int(spec.get("leaseTransitions") or 0) == epoch
+                )
+                if not landed:
+                    raise
+                self._lease = lease
             self.log.warning(
                 "epoch_raised",
                 was=self.epoch,

@@ -17,6 +17,7 @@ from failoverd.kit.logs import Logger
 from failoverd.kit.metrics import Metrics
 
 T = TypeVar("T")
+SERVICE_TASKS = ("rounds", "replication", "plan", "client-rto")  # named KIND-SERVICE
 
 
 def _never() -> bool:
@@ -33,25 +34,37 @@ class TaskGuard:
         coro: Coroutine[Any, Any, T],
         name: str,
         expected: Callable[[], bool] = _never,
+        critical: bool = True,
     ) -> asyncio.Task[T]:
-        """Start `coro` as a watched task; `expected()` true: its error is part of a stop."""
-        return self.watch(asyncio.create_task(coro, name=name), expected)
+        """Start `coro` as a watched task; `expected()` true: its error is part of a stop;
+        not `critical`: its death is logged and counted, but /healthz does not report it (a
+        measurement, not something failing over depends on)."""
+        return self.watch(asyncio.create_task(coro, name=name), expected, critical)
 
     def watch(
-        self, task: asyncio.Task[T], expected: Callable[[], bool] = _never
+        self,
+        task: asyncio.Task[T],
+        expected: Callable[[], bool] = _never,
+        critical: bool = True,
     ) -> asyncio.Task[T]:
         """Watch a task someone else started."""
         self.died.pop(task.get_name(), None)
-        task.add_done_callback(lambda t: self._ended(t, expected))
+        task.add_done_callback(lambda t: self._ended(t, expected, critical))
         return task
 
-    def _ended(self, task: asyncio.Task[Any], expected: Callable[[], bool]) -> None:
+    def _ended(self, task: asyncio.Task[Any], expected: Callable[[], bool], critical: bool) -> None:
         if task.cancelled() or expected():
             return
         error = task.exception()
         if error is not None:
             self.failed(task.get_name(), error)
-            self.died[task.get_name()] = f"{type(error).__name__}: {error}"
+            if critical:
+                self.died[task.get_name()] = f"{type(error).__name__}: {error}"
+
+    def forget(self, service: str) -> None:
+        """A service left the config: its tasks' deaths are no longer a problem of this daemon."""
+        for kind in SERVICE_TASKS:
+            self.died.pop(f"{kind}-{service}", None)
 
     def failed(self, name: str, error: BaseException, survived: bool = False) -> None:
         """Log and count a task's error (`survived`: the task goes on, e.g. a worker's loop)."""

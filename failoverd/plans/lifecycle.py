@@ -88,8 +88,9 @@ class PlanLifecycle:
         self.resume(plan)
 
     def resume(self, plan: PlanRecord) -> None:
+        # named by service, not plan: a plan that died is a problem until the next one runs
         self.task = self.guard.spawn(
-            self._run(plan), f"plan-{self.name}-{plan.id}", expected=self.stopping.is_set
+            self._run(plan), f"plan-{self.name}", expected=self.stopping.is_set
         )
 
     async def wait(self) -> None:
@@ -159,7 +160,11 @@ class PlanLifecycle:
         )
         self.apply(decision)
         if ok and plan.kind == "failover" and self.cfg.verify is not None:
-            self.clients = self.guard.spawn(self.client_rto(plan), f"client-rto-{self.name}")
+            if self.clients is not None:
+                self.clients.cancel()  # the last failover's measurement gives way to this one's
+            self.clients = self.guard.spawn(
+                self.client_rto(plan), f"client-rto-{self.name}", critical=False
+            )
 
     async def client_rto(self, plan: PlanRecord) -> None:
         """Poll each listed resolver until it answers the moved record: the client-seen RTO.

@@ -210,10 +210,16 @@ class ConfigMapStore:
                 raise StoreUnavailable(f"cannot raise the Lease to epoch {mine}: {e}") from None
         self.epoch = mine
         claimed = await _bounded(lambda s: self._claim(s, records[s]), services)
-        for extra in extras:  # a deposed leader's late write must meet a 409 too
+        empty = {
+            f"{self.prefix}-outbox": {
+                "events.json": json.dumps({"schema": codec.SCHEMA_VERSION, "events": []})
+            },
+            f"{self.prefix}-audit": {"audit.jsonl": ""},
+        }
+        for extra in extras:  # a deposed leader's late write (even a create) must meet a 409
             obj = objs[extra]
-            if obj is not None:
-                await self._write(extra, dict(obj.get("data") or {}), claiming=True)
+            data = dict(obj.get("data") or {}) if obj is not None else empty[extra]
+            await self._write(extra, data, claiming=True)
         return dict(zip(services, claimed, strict=True))
 
     async def _claim(self, service: str, record: ServiceRecord) -> ServiceRecord:

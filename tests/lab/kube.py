@@ -51,6 +51,9 @@ class Cluster:
     # (plural, writer) -> a coroutine run once, just before that writer's next PUT of that kind is
     # served: another write racing it (it lands first, so the PUT's resourceVersion is stale)
     racing_puts: dict[tuple[str, str], Callable[[], Awaitable[Any]]] = field(default_factory=dict)
+    # (plural, writer) -> how many of the writer's next PUTs land but answer 500 (the answer is
+    # lost: a timeout after etcd committed)
+    lost_answers: dict[tuple[str, str], int] = field(default_factory=dict)
     # run before the API server reads an object for a GET (plural, name): a slow read, whose
     # answer shows what the object became while the request waited
     before_read: Callable[[str, str], Awaitable[None]] | None = None
@@ -220,6 +223,12 @@ async def cluster(name: str) -> AsyncIterator[Cluster]:
             raw = emulator.objects[key].raw
             # watchers see it change (the emulator only tells them of its own verbs)
             await emulator._buses[request.resource].put({"type": "MODIFIED", "object": raw})
+            fault = (getattr(request.resource, "plural", ""), _writer(request.data) or "")
+            if lab.lost_answers.get(fault, 0) > 0:
+                lab.lost_answers[fault] -= 1
+                raise kmock.KubernetesError(
+                    status=500, reason="InternalError", message="etcdserver: request timed out"
+                )
             return raw
 
         emulator[kmock.action.FETCH] << (lambda request: _read(lab, request))
