@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from failoverd.app.answers import StatusAnswer
 from tests import lab
 from tests.lab.ha import arbiter
 
@@ -166,6 +167,7 @@ async def test_a_stopped_leader_releases_the_lease_and_the_follower_leads_at_onc
         assert reloaded["changed"] == ["webapp"]
         st = await b.status(None)
         assert not st["leader"] and st["services"]["webapp"]["observe_only"]
+        assert not StatusAnswer.model_validate(st).leader  # a follower answers the same contract
         asked = time.monotonic()
         await a.signal(signal.SIGTERM)
         leading = await b.wait_for("leading", timeout=10)

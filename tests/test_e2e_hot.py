@@ -9,6 +9,7 @@ import time
 import aiohttp
 import pytest
 
+from failoverd.app.answers import StatusAnswer
 from tests import lab
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +46,13 @@ async def test_hard_down_primary_moves_the_dns_answer_to_the_standby_in_time(dae
     assert (s["state"], s["active"]) == ("standby_active", "standby")
     assert s["last_failover"]["rto_seconds"] > 0
     assert [st["name"] for st in s["last_failover"]["steps"]] == ["switch", "verify"]
+    answer = StatusAnswer.model_validate(await d.status(None))  # what `failoverd status` reads
+    last = answer.services["webapp"].last_failover
+    assert last is not None and (last.kind, last.result, last.trigger) == (
+        "failover",
+        "success",
+        "auto",
+    )
     assert await d.metric("failoverd_failovers_total", trigger="auto", result="success") == 1
     assert await d.metric("failoverd_last_failover_rto_seconds") == pytest.approx(
         s["last_failover"]["rto_seconds"]

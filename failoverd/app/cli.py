@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from failoverd import config
+from failoverd.app.answers import ServiceAnswer, StatusAnswer
 
 DEFAULT_API = "http://127.0.0.1:9180"
 
@@ -171,30 +172,30 @@ def _seconds(v: float | None) -> str:
     return f"{v / 60:.0f}m" if v < 7200 else f"{v / 3600:.0f}h"
 
 
-def _sides(svc: dict[str, Any]) -> list[str]:
+def _sides(svc: ServiceAnswer) -> list[str]:
     out = []
     for side in ("primary", "standby"):
-        results = svc["probes"].get(side, [])
-        ok = sum(r["ok"] for r in results)
+        results = svc.probes.get(side, [])
+        ok = sum(r.ok for r in results)
         verdict = "ok" if results and ok == len(results) else ("-" if not results else "FAIL")
-        ready = " ready" if (svc.get("ready") or {}).get(side) else ""
+        ready = " ready" if svc.ready.get(side) else ""
         out.append(f"{ok}/{len(results)} {verdict}{ready}" if results else "-")
     return out
 
 
-def _last(svc: dict[str, Any], now: float) -> str:
-    lf = svc.get("plan") or svc.get("last_failover")
-    if not lf:
+def _last(svc: ServiceAnswer, now: float) -> str:
+    lf = svc.plan or svc.last_failover
+    if lf is None:
         return "-"
-    ago = f", {_seconds(now - lf['finished'])} ago" if lf.get("finished") else ", running"
-    text = f"{lf['kind']} {lf['result']} ({lf['trigger']}) RTO {_seconds(lf.get('rto_seconds'))}"
-    return text + ago
+    ago = f", {_seconds(now - lf.finished)} ago" if lf.finished else ", running"
+    return f"{lf.kind} {lf.result} ({lf.trigger}) RTO {_seconds(lf.rto_seconds)}" + ago
 
 
 def _print_status(data: dict[str, Any], now: float | None = None) -> None:
     """The status at a glance: one line per service, the words an operator uses."""
     now = time.time() if now is None else now
-    print("leader" if data.get("leader") else "follower (another replica acts)")
+    status = StatusAnswer.model_validate(data)  # the contract: a renamed key fails here
+    print("leader" if status.leader else "follower (another replica acts)")
     head = (
         "SERVICE",
         "STATE",
@@ -206,26 +207,24 @@ def _print_status(data: dict[str, Any], now: float | None = None) -> None:
         "RPO/OBJ",
         "LAST FAILOVER",
     )
-    rows = [head]
-    for name, svc in sorted(data.get("services", {}).items()):
-        rep = svc.get("replication") or {}
+    rows: list[tuple[str, ...]] = [head]
+    for name, svc in sorted(status.services.items()):
+        rep = svc.replication
         rpo = "-"
-        if rep.get("jobs"):
-            rpo = (
-                _seconds(rep.get("rpo_seconds")) + "/" + _seconds(rep.get("rpo_objective_seconds"))
-            )
-            rpo += " !" if rep.get("warning") else ""
-        state = svc["state"] + (f" ({svc['blocked']})" if svc.get("blocked") else "")
-        if svc.get("paused_until"):
-            state += f" ({_seconds(max(0.0, svc['paused_until'] - now))} left)"
+        if rep.jobs:
+            rpo = _seconds(rep.rpo_seconds) + "/" + _seconds(rep.rpo_objective_seconds)
+            rpo += " !" if rep.warning else ""
+        state = svc.state + (f" ({svc.blocked})" if svc.blocked else "")
+        if svc.paused_until:
+            state += f" ({_seconds(max(0.0, svc.paused_until - now))} left)"
         rows.append(
             (
                 name,
                 state,
-                svc["active"],
-                svc["mode"],
+                svc.active,
+                svc.mode,
                 *_sides(svc),
-                _seconds(svc.get("last_round_age_seconds")),
+                _seconds(svc.last_round_age_seconds),
                 rpo,
                 _last(svc, now),
             )
