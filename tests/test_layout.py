@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -92,4 +93,12 @@ def test_the_folders_are_the_layers_of_design_md():
         "ha",
         "drill",
         "app",
-    }, layers  # each in pyproject.toml's layers contract too
+    }, layers
+    contracts = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    (layered,) = [
+        c for c in contracts["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    ]
+    named = {
+        m.strip().removeprefix("failoverd.") for line in layered["layers"] for m in line.split("|")
+    }
+    assert named == layers, "every folder is a layer of the contract, and only folders are"
