@@ -275,8 +275,6 @@ class DrillRunner:
         )
         if r.cfg.mode == "hot" or cfg is None or not (cfg.scale or cfg.restore):
             return None
-        from failoverd.clients import kube  # only warm/cold services get here
-
         check: DrillCheck | None = None
         if cfg.restore is not None:
             restore = cfg.restore
@@ -286,8 +284,7 @@ class DrillRunner:
                 lambda: self._restore(d, restore, target),
             )
         for s in cfg.scale:  # journal what to put back before touching anything
-            api = await r.steps.clusters.api(s.cluster)
-            wanted, _ = await kube.ready_replicas(api, s.kind, s.namespace, s.name)
+            wanted = await r.steps.wanted_replicas(s)
             d.undo.append(
                 UndoEntry("scale", s.cluster, s.kind, s.namespace, s.name, target, wanted)
             )
@@ -313,7 +310,6 @@ class DrillRunner:
         undone). Each created object is journaled right after its creation: a crash in between
         can leak one object, never delete one the drill did not create.
         """
-        from failoverd.clients import kube
         from failoverd.replication.objects import clean_object
         from failoverd.replication.snapshots import SnapshotStore
 
@@ -322,12 +318,11 @@ class DrillRunner:
         assert job is not None
         snapshot, refused = await SnapshotStore(job).newest()
         cluster = restore.cluster or r.cfg.label(target)
-        api = await r.steps.clusters.api(cluster)
         created = 0
         for obj in snapshot.objects:
             clean = clean_object(obj)
             meta = clean["metadata"]
-            if not await kube.create_object(api, clean):
+            if not await r.steps.create_missing(cluster, clean):
                 continue
             created += 1
             d.undo.append(
@@ -348,8 +343,6 @@ class DrillRunner:
         """
         if not d.undo:
             return
-        from failoverd.clients import kube
-
         r = self.runner
         owned, plan = [], r.record.plan
         for u in list(d.undo):
@@ -360,11 +353,10 @@ class DrillRunner:
                 owned.append(u)
                 continue
             try:
-                api = await r.steps.clusters.api(u.cluster)
                 if u.action == "delete":
-                    await kube.delete_object(api, u.kind, u.namespace or "", u.name)
-                else:
-                    await kube.scale(api, u.kind, u.namespace or "", u.name, u.replicas or 0)  # type: ignore[arg-type]
+                    await r.steps.remove(u.cluster, u.kind, u.namespace or "", u.name)
+                else:  # through the plans' own scale step
+                    await r.steps.scale([u.scale_step()], wait=False)
                 d.undo.remove(u)
             except ActionError as e:
                 r.log.error("drill_undo_failed", drill=d.id, target=asdict(u), error=str(e))

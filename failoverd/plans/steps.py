@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from failoverd import config, machine
 from failoverd.clients import process
@@ -116,6 +117,27 @@ class StepBook:
             for s in scales:
                 api = await self.clusters.api(s.cluster)
                 await kube.wait_ready(api, s.kind, s.namespace, s.name, s.replicas)
+
+    async def wanted_replicas(self, s: config.ScaleStep) -> int:
+        """The replicas a workload is set to now (what a drill puts back after scaling it)."""
+        from failoverd.clients import kube
+
+        wanted, _ = await kube.ready_replicas(
+            await self.clusters.api(s.cluster), s.kind, s.namespace, s.name
+        )
+        return wanted
+
+    async def create_missing(self, cluster: str, obj: dict[str, Any]) -> bool:
+        """Create obj where it is missing (a drill's restore); False: it was there, untouched."""
+        from failoverd.clients import kube
+
+        return await kube.create_object(await self.clusters.api(cluster), obj)
+
+    async def remove(self, cluster: str, kind: str, namespace: str, name: str) -> None:
+        """Delete an object (what a drill created); gone already is as wanted."""
+        from failoverd.clients import kube
+
+        await kube.delete_object(await self.clusters.api(cluster), kind, namespace, name)
 
     async def _command(
         self, spec: config.CommandSpec, plan: PlanRecord, step: Step, side: str

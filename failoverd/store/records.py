@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
+from failoverd.config.plans import ScaleStep
 from failoverd.machine import PlanKind, ServiceState, Side, StartPlan, Trigger, other
 
 StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
@@ -122,6 +123,16 @@ class UndoEntry:
     name: str
     side: Side | None = None  # the side it touches (journals before this: from the cluster)
     replicas: int | None = None  # scale: the replicas to put back
+
+    def scale_step(self) -> ScaleStep:
+        """A scale entry as the plans' scale step puts it back."""
+        workload = {"deployment" if self.kind == "deployment" else "statefulset": self.name}
+        return ScaleStep(
+            cluster=self.cluster,
+            namespace=self.namespace or "default",
+            replicas=self.replicas or 0,
+            **workload,
+        )
 
     def describe(self) -> str:
         what = f"{self.kind} {self.namespace}/{self.name}"
