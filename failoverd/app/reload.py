@@ -12,19 +12,44 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from failoverd import config
 from failoverd.app import preflight
+from failoverd.app.control import Control
 from failoverd.clients import process
 from failoverd.clients.clusters import Clusters
+from failoverd.ha.arbiter import Arbiter
 from failoverd.kit import logs
-from failoverd.notify import build_sinks
+from failoverd.kit.logs import Logger
+from failoverd.kit.metrics import Metrics
+from failoverd.kit.tasks import TaskGuard
+from failoverd.notify import Notifier, build_sinks
 from failoverd.runtime.service import ServiceRunner
 from failoverd.store.records import ServiceRecord
 
-if TYPE_CHECKING:
-    from failoverd.app.daemon import Daemon
+
+class Reloadable(Protocol):
+    """What a reload reads of the daemon and swaps in it (app/daemon.py's Daemon)."""
+
+    config_path: Path | None
+    cfg: config.Config
+    clusters: Clusters
+    runners: dict[str, ServiceRunner]
+    tasks: dict[str, asyncio.Task[None]]
+    reloading: asyncio.Lock
+    log: Logger
+    metrics: Metrics
+    guard: TaskGuard
+    notifier: Notifier
+    arbiter: Arbiter | None
+    control: Control
+
+    def build_runner(
+        self, name: str, svc: config.ServiceConfig, clusters: Clusters, follow: bool = False
+    ) -> ServiceRunner: ...
+
+    def start_loop(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +89,7 @@ def changes(
 class Reloader:
     """Runs the daemon's reloads: in a task (never in the signal handler), one at a time."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Reloadable) -> None:
         self.d = daemon
         self.tasks: set[asyncio.Task[None]] = set()
 
