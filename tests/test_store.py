@@ -231,3 +231,11 @@ def test_a_drills_undo_journal_is_typed_and_an_older_one_still_reads():
         None,
         "ConfigMap default/web-config",
     )
+
+
+def test_an_infinite_pause_stored_before_durations_were_bounded_reads_as_a_pause_without_end():
+    from failoverd.store.codec import machine_from_dict, machine_to_dict
+
+    stored = {**machine_to_dict(ServiceState(state=State.PAUSED)), "paused_until": float("inf")}
+    st = machine_from_dict(json.loads(json.dumps(stored)))
+    assert st.state == State.PAUSED and st.paused_until is None

@@ -9,6 +9,7 @@ resumes a plan journaled by an older one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, fields
 from typing import Any, cast
 
@@ -60,10 +61,17 @@ def machine_from_dict(d: dict[str, Any]) -> ServiceState:
         blocked=Blocked(d["blocked"]) if d.get("blocked") else None,
         last_move_at=d.get("last_move_at"),
         paused_after_plan=bool(d.get("paused_after_plan", False)),
-        paused_until=d.get("paused_until"),
+        paused_until=_finite(d.get("paused_until")),
         proposed_at=d.get("proposed_at"),
         held=_hold_from(d.get("held")),
     )
+
+
+def _finite(value: Any) -> float | None:
+    """A stored time, or None: a non-finite one (an infinite pause written before durations
+    were bounded) would make /v1/status print Infinity, which is not JSON; it reads as a pause
+    without an end, which is what it meant."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _hold_from(d: Any) -> Hold | None:
