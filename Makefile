@@ -16,13 +16,15 @@ venv: $(STAMP)
 
 # Debian's packages the tests use: bind9 (a real RFC 2136 server: named + tsig-keygen),
 # chromium (the status page in a real browser), prometheus (promtool for the alert rules),
-# unbound (a caching recursive resolver: the client-seen RTO).
+# unbound (a caching recursive resolver: the client-seen RTO), postgresql (a writer and a
+# streaming standby for the data tier).
 bind9:
 	@command -v named >/dev/null 2>&1 && command -v tsig-keygen >/dev/null 2>&1 && \
 	  command -v chromium >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
-	  { command -v unbound >/dev/null 2>&1 || test -x /usr/sbin/unbound; } || \
+	  { command -v unbound >/dev/null 2>&1 || test -x /usr/sbin/unbound; } && \
+	  test -x /usr/lib/postgresql/15/bin/pg_ctl || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      bind9 bind9-utils chromium prometheus unbound; }
+	      bind9 bind9-utils chromium prometheus unbound postgresql; }
 
 demo: $(STAMP)
 	$(VENV)/bin/failoverd demo
