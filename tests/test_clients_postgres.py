@@ -60,3 +60,26 @@ async def test_while_replay_is_paused_the_bound_grows_with_the_writers_unreplaye
         assert loss_bound(track, later, 1.0) == pytest.approx(later - track.in_sync_at)
     finally:
         standby.sql("SELECT pg_wal_replay_resume()")
+
+
+async def test_a_user_that_cannot_see_the_wal_receiver_is_refused_not_read_as_not_streaming(pg):
+    """Without pg_read_all_stats every receiver column but pid reads NULL: "not streaming"
+    would let a live writer's standby be promoted (two writers)."""
+    writer, standby = pg
+    writer.sql("DROP ROLE IF EXISTS mon; CREATE ROLE mon LOGIN")
+    mon = standby.dsn.replace("user=postgres", "user=mon")
+    for _ in range(100):  # the role reaches the standby through replication
+        try:
+            await read_standby(mon, 5.0)
+        except DatabaseError as e:
+            if "pg_read_all_stats" in str(e):
+                break
+            continue
+    else:
+        pytest.fail("a user without pg_read_all_stats read the standby as not streaming")
+
+
+async def test_a_connection_string_never_shows_its_password_in_a_reason():
+    with pytest.raises(DatabaseError) as e:
+        await read_writer("host=127.0.0.1 port=1 password=Sup3r secret", 2.0)
+    assert "Sup3r" not in str(e.value) and "secret" not in str(e.value)

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from failoverd import config
 from failoverd.app.answers import ServiceAnswer, StatusAnswer
 
@@ -267,8 +269,12 @@ def _status(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(data, indent=2))
-    else:
+        return 0
+    try:
         _print_status(data)
+    except ValidationError as e:
+        print(f"failoverd: {args.api} answered a status this CLI cannot read: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -189,9 +189,12 @@ class Reloader:
                 if task is not None:
                     await asyncio.gather(task, return_exceptions=True)
                     d.tasks.pop(name, None)  # after it ended: /healthz never sees it missing
-                if old.record.plan is not None:  # the last round started a plan: it runs on
+                if old.record.plan is not None or old.record.drill is not None:
+                    # a plan or a drill started while the reload waited: it runs on here
                     d.log.warning(
-                        "reload_deferred", service=name, detail="a plan started during the reload"
+                        "reload_deferred",
+                        service=name,
+                        detail="a plan or drill started during the reload",
                     )
                     old.loop_stopping.clear()
                     d.start_loop(name)

@@ -120,7 +120,9 @@ async def list_objects(api: ApiClient, kind: str, namespace: str) -> list[dict[s
     if listing is None:
         raise PermanentError(f"{what}: HTTP 404 not found")
     api_version = RESOURCES[kind][0]
-    return [{**item, "apiVersion": api_version, "kind": kind} for item in listing.get("items", [])]
+    return [
+        {**item, "apiVersion": api_version, "kind": kind} for item in listing.get("items") or []
+    ]
 
 
 async def create_object(api: ApiClient, obj: dict[str, Any]) -> bool:

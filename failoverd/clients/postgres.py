@@ -38,8 +38,7 @@ async def _query(dsn: str, sql: str, timeout: float, what: str) -> tuple[Any, ..
     except TimeoutError:
         raise DatabaseError(f"{what}: no answer within {timeout:g}s") from None
     except psycopg.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DatabaseError(f"{what}: {first}") from None
+        raise DatabaseError(f"{what}: {_plain(e)}") from None
     if row is None:
         raise DatabaseError(f"{what}: no row")
     return tuple(row)
@@ -60,13 +59,17 @@ async def read_writer(dsn: str, timeout: float) -> WriterRead:
     return WriterRead(at, parse_lsn(lsn))
 
 
+# Times come back as ages on the standby's clock, placed on failoverd's by the read's own time:
+# no skew between failoverd and the standby. (latest_end_time is stamped by the writer: its
+# skew from the standby remains; keep the databases' clocks in sync, as NTP does.)
 STANDBY_SQL = """
 SELECT pg_is_in_recovery(),
        pg_last_wal_replay_lsn()::text,
+       r.pid,
        r.status,
        r.latest_end_lsn::text,
-       extract(epoch FROM r.latest_end_time),
-       extract(epoch FROM r.last_msg_receipt_time)
+       extract(epoch FROM now() - r.latest_end_time),
+       extract(epoch FROM now() - r.last_msg_receipt_time)
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
 """
 
@@ -74,16 +77,29 @@ FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
 async def read_standby(dsn: str, timeout: float) -> StandbyRead:
     """The standby's replay position and its WAL receiver; DatabaseError when not in recovery."""
     at = time.time()
-    recovering, replay, status, end_lsn, end_time, msg_time = await _query(
+    recovering, replay, pid, status, end_lsn, end_age, msg_age = await _query(
         dsn, STANDBY_SQL, timeout, "standby"
     )
     if not recovering:
         raise DatabaseError("standby: it is not in recovery: it is a writer (two writers?)")
+    if pid is not None and status is None:  # the receiver runs, but its columns are hidden
+        raise DatabaseError(
+            "standby: this user cannot see the WAL receiver (it needs pg_read_all_stats, or "
+            "pg_monitor): whether it streams from the writer is unknown"
+        )
     return StandbyRead(
         at,
         parse_lsn(replay) if replay else 0,
         streaming=status == "streaming",
         latest_end_lsn=parse_lsn(end_lsn) if end_lsn else None,
-        latest_end_time=float(end_time) if end_time is not None else None,
-        last_msg_at=float(msg_time) if msg_time is not None else None,
+        latest_end_time=at - float(end_age) if end_age is not None else None,
+        last_msg_at=at - float(msg_age) if msg_age is not None else None,
     )
+
+
+def _plain(e: Exception) -> str:
+    """The driver's first line, never a piece of the connection string (a password)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "connection info string" in text or "password" in text.lower():
+        return "the connection string is not valid, or its password was refused (not shown)"
+    return text

@@ -77,7 +77,9 @@ class Arbiter:
         self.store = ConfigMapStore(
             configmaps, st.name, me, on_deposed=self.lost, lease=self.elector
         )
-        self.following = True  # until the lease is ours and the state is claimed
+        self.following = True  # until the lease is ours, the state claimed and taken charge of
+        self.electing = False  # taking over: the follower's reads stop (they would reset the
+        # resourceVersions the new leader's conditional writes carry)
         self.lost_why: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.follower: asyncio.Task[None] | None = None
@@ -132,7 +134,7 @@ class Arbiter:
         """While following, keep the leader's view of every service fresh for /v1/status."""
         while self.following and self.lost_why is None:
             await asyncio.sleep(self.follow_every())
-            if self.following:
+            if self.following and not self.electing:
                 await self.peek()
 
     def start(self) -> None:
@@ -151,6 +153,7 @@ class Arbiter:
 
     async def _elected(self, epoch: int) -> None:
         """Stop following, claim the state with our epoch, resume what the last leader left."""
+        self.electing = True
         try:
             async with self.lock:
                 await self._stop_following()

@@ -51,7 +51,8 @@ class DataTrack:
     in_sync_at: float | None = None
     last_alive: float | None = None
     writer_up: bool = False  # the last read of the writer succeeded
-    streaming: bool = False  # the standby's receiver streamed at the last read
+    streaming: bool = False  # the standby's receiver streamed at its last read
+    standby_read_at: float | None = None  # when the standby last answered
     pending: tuple[WriterRead, ...] = ()  # writer positions not yet seen replayed
 
 
@@ -63,9 +64,9 @@ def observe(
     if writer is not None:
         alive = _latest(alive, writer.at)
         pending = (*pending, writer)[-PENDING:]
-    streaming = track.streaming
+    streaming, standby_at = track.streaming, track.standby_read_at
     if standby is not None:
-        streaming = standby.streaming
+        streaming, standby_at = standby.streaming, standby.at
         replayed = [w for w in pending if w.lsn <= standby.replay_lsn]
         if replayed:
             in_sync = _latest(in_sync, max(w.at for w in replayed))
@@ -82,6 +83,7 @@ def observe(
         last_alive=alive,
         writer_up=writer is not None,
         streaming=streaming,
+        standby_read_at=standby_at,
         pending=pending,
     )
 
@@ -121,6 +123,14 @@ def promotion(
     if track.writer_up:
         return Promotion("graceful", "the writer answers: fence it, catch up, promote", 0.0)
     bound = loss_bound(track, now, every)
+    unread = track.standby_read_at is None or now - track.standby_read_at > 2 * every
+    if unread and not force:
+        return Promotion(
+            "primary_db_alive",
+            "the standby did not answer lately: it may be streaming from a writer failoverd "
+            "cannot reach, and promoting would make two writers (force if you know better)",
+            bound,
+        )
     if track.streaming and not force:
         return Promotion(
             "primary_db_alive",
