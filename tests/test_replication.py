@@ -417,3 +417,17 @@ async def test_a_snapshot_round_trip_through_s3_restores_the_same_objects(two_cl
         {"kind": "Service", "spec": source["services", "web"]["spec"]}
     )["spec"]
     assert restored == source
+
+
+def test_a_listed_objects_null_fields_are_dropped_as_the_sdk_dropped_them():
+    """So every copy's hash stays what it was before the client changed: no mass re-copy."""
+    from failoverd.replication.objects import _without_nulls
+
+    obj = {
+        "metadata": {"name": "a", "creationTimestamp": None},
+        "spec": {"template": {"metadata": {"creationTimestamp": None}, "x": [1, None]}},
+    }
+    assert _without_nulls(obj) == {
+        "metadata": {"name": "a"},
+        "spec": {"template": {"metadata": {}, "x": [1, None]}},
+    }

@@ -67,10 +67,20 @@ async def apply_object(api: kube.ApiClient, obj: dict[str, Any]) -> str:
     return "patched"
 
 
+def _without_nulls(value: Any) -> Any:
+    """The object without its null fields, as the SDK's serialisation gave it before: the
+    copies' hashes (and snapshots) stay the same across the change of client."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 async def read_objects(api: kube.ApiClient, namespace: str, kind: str) -> list[dict[str, Any]]:
     """Every object of a kind in a namespace worth copying (not the cluster's own)."""
     return [
-        obj
+        _without_nulls(obj)
         for obj in await kube.list_objects(api, kind, namespace)
         if (kind, obj["metadata"]["name"]) not in _SKIP
         and not (kind == "Secret" and obj.get("type") == "kubernetes.io/service-account-token")
