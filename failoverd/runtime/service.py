@@ -347,8 +347,9 @@ class ServiceRunner:
 
     # ----------------------------------------------------------------- status
 
-    def seen(self) -> views.Seen:
-        """What this runner saw last, for the views."""
+    def seen(self, jobs: bool = False) -> views.Seen:
+        """What this runner saw last, for the views; `jobs`: each replication job's status too
+        (the status page's, not needed by the explain every round builds)."""
         rpo, ages = self.replication.rpo(self.clock.wall()) if self.replication else (None, {})
         witnesses = [
             r
@@ -364,7 +365,7 @@ class ServiceRunner:
             round_age=age,
             rpo=rpo,
             replication_ages=ages,
-            replication=self.replication.status() if self.replication else {},
+            replication=self.replication.status() if self.replication and jobs else {},
         )
 
     def view(self) -> dict[str, Any]:
@@ -379,4 +380,5 @@ class ServiceRunner:
         )
 
     def status(self) -> dict[str, Any]:
-        return views.status(self.cfg, self.policy, self.record, self.seen(), self.clock.wall())
+        seen = self.seen(jobs=True)
+        return views.status(self.cfg, self.policy, self.record, seen, self.clock.wall())
