@@ -47,6 +47,23 @@ class DrillSwitch(MemorySwitch):
         return f"drill record {token} written, read back and deleted"
 
 
+def drill_runner(name: str, svc, clusters: Clusters, record: ServiceRecord, store) -> ServiceRunner:
+    """A service's runner as the drill tests need it: no probes, the drill switch, a store."""
+    switch = DrillSwitch()
+    metrics, log = Metrics(), structlog.get_logger()
+    return ServiceRunner(
+        name,
+        svc,
+        record,
+        {"primary": [], "standby": []},
+        switch,
+        StepBook(name, svc, switch, clusters),
+        metrics=metrics,
+        log=log,
+        persistence=ServicePersistence(name, record, store, metrics, log),
+    )
+
+
 @pytest.fixture
 def aws_env(mocked_aws):
     lab_aws.aws("s3", None).create_bucket(Bucket="dr-snapshots")
@@ -79,21 +96,11 @@ async def test_a_cold_readiness_drill_restores_into_the_standby_and_deletes_what
             ),
         )
         clusters = Clusters(cfg.clusters)
-        switch, record = DrillSwitch(), ServiceRecord()
+        record = ServiceRecord()
         ready = {"primary": 9, "standby": 9}
         record.machine = ServiceState(oks=ready)
-        metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
-        runner = ServiceRunner(
-            "web",
-            svc,
-            record,
-            {"primary": [], "standby": []},
-            switch,
-            StepBook("web", svc, switch, clusters),
-            metrics=metrics,
-            log=log,
-            persistence=ServicePersistence("web", record, store, metrics, log),
-        )
+        store = MemoryStore()
+        runner = drill_runner("web", svc, clusters, record, store)
         done = []
         drills = DrillRunner(runner, done.append)
         drills.start("readiness", "test", 0.0)
@@ -118,20 +125,10 @@ async def test_a_leader_that_loses_its_lease_abandons_its_drill_and_puts_nothing
     async with lab_kube.warm_regions(tmp_path) as (_, sh, kubeconfig):
         cfg = config.parse(lab_kube.warm_web_config(kubeconfig))
         svc, clusters = cfg.services["webapp"], Clusters(cfg.clusters)
-        switch, record = DrillSwitch(), ServiceRecord()
+        record = ServiceRecord()
         record.machine = ServiceState(oks={"primary": 9, "standby": 9})
         metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
-        runner = ServiceRunner(
-            "webapp",
-            svc,
-            record,
-            {"primary": [], "standby": []},
-            switch,
-            StepBook("webapp", svc, switch, clusters),
-            metrics=metrics,
-            log=log,
-            persistence=ServicePersistence("webapp", record, store, metrics, log),
-        )
+        runner = drill_runner("webapp", svc, clusters, record, store)
         audit = AuditLog(KeptAudit(), log, time.time)
         desk = DrillDesk(metrics, Notifier([], store, metrics, log), audit, SYSTEM, log)
         sh.pods_held = True  # the drill waits in its scale-up
@@ -157,19 +154,9 @@ async def test_a_drill_that_gives_way_before_its_first_step_is_still_booked_inte
     async with lab_kube.warm_regions(tmp_path) as (_, sh, kubeconfig):
         cfg = config.parse(lab_kube.warm_web_config(kubeconfig))
         svc, clusters = cfg.services["webapp"], Clusters(cfg.clusters)
-        switch, record = DrillSwitch(), ServiceRecord()
-        metrics, log, store = Metrics(), structlog.get_logger(), MemoryStore()
-        runner = ServiceRunner(
-            "webapp",
-            svc,
-            record,
-            {"primary": [], "standby": []},
-            switch,
-            StepBook("webapp", svc, switch, clusters),
-            metrics=metrics,
-            log=log,
-            persistence=ServicePersistence("webapp", record, store, metrics, log),
-        )
+        record = ServiceRecord()
+        store = MemoryStore()
+        runner = drill_runner("webapp", svc, clusters, record, store)
         done: list[DrillRecord] = []
         drills = DrillRunner(runner, done.append)
         drills.start("readiness", "test", 0.0)
